@@ -1,0 +1,194 @@
+"""Accounts: registration, login with lockout, logout, profile changes and API tokens.
+
+Every write and rule about users and their credentials lives here; the API views, the admin and
+the legacy adapters call these functions.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import ApiToken, LoginLockout, User
+from eventsys.api.errors import DomainError, TooManyRequests
+
+API_TOKEN_MARKER = "evs"
+# Updating last_used_at on every request would turn every authenticated read into a write.
+API_TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class InvalidCredentials(DomainError):
+    status_code = 401
+    code = "invalid_credentials"
+    default_detail = "Invalid username or password."
+
+
+class LoginLockedOut(TooManyRequests):
+    code = "locked_out"
+    default_detail = "Too many failed logins for this username; try again later."
+
+
+class InvalidRefreshToken(DomainError):
+    code = "invalid_refresh_token"
+    default_detail = "The refresh token is invalid, expired or already revoked."
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    user: User
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def user_register(*, username: str, password: str, email: str = "") -> User:
+    """Create a user after Django's password validators; a taken username or e-mail is a field error."""
+    email = User.objects.normalize_email(email.strip()) if email else ""
+    user = User(username=username, email=email)
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Two registrations raced past full_clean(); the unique constraints decided.
+        user.validate_unique()
+        user.validate_constraints()
+        raise
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, **fields) -> User:
+    """Change a user's own profile fields (e-mail and names)."""
+    allowed = {"email", "first_name", "last_name"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"user_update cannot change {sorted(unknown)}")
+    if "email" in fields:
+        fields["email"] = User.objects.normalize_email(fields["email"].strip())
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=list(fields))
+    return user
+
+
+# --- Login, lockout and logout ----------------------------------------------------------------
+
+
+def user_login(*, username: str, password: str, request=None) -> TokenPair:
+    """Check the lockout, authenticate, record the outcome and issue a JWT pair."""
+    now = timezone.now()
+    _refuse_if_locked_out(username=username, now=now)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        _login_failure_record(username=username, now=now)
+        raise InvalidCredentials()
+    LoginLockout.objects.filter(username=username).delete()
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    refresh = RefreshToken.for_user(user)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh), user=user)
+
+
+def _refuse_if_locked_out(*, username: str, now: datetime) -> None:
+    locked_until = (
+        LoginLockout.objects.filter(username=username, locked_until__gt=now)
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    if locked_until is not None:
+        raise LoginLockedOut(retry_after=int((locked_until - now).total_seconds()) + 1)
+
+
+@transaction.atomic
+def _login_failure_record(*, username: str, now: datetime) -> None:
+    cool_off = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    lockout, created = LoginLockout.objects.select_for_update().get_or_create(
+        username=username, defaults={"failures": 1, "last_failure_at": now}
+    )
+    if not created:
+        # Failures older than one cool-off period are forgotten.
+        lockout.failures = 1 if now - lockout.last_failure_at > cool_off else lockout.failures + 1
+        lockout.last_failure_at = now
+    if lockout.failures >= settings.LOGIN_FAILURE_LIMIT:
+        lockout.failures = 0
+        lockout.locked_until = now + cool_off
+    lockout.save()
+
+
+def user_logout(*, user: User, refresh: str) -> None:
+    """Blacklist the user's refresh token so it can never be used or rotated again."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError:
+        raise InvalidRefreshToken() from None
+    if str(token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))) != str(user.pk):
+        raise InvalidRefreshToken("The refresh token belongs to another user.")
+    token.blacklist()
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def _hash_secret(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def api_tokens_visible_to(user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+
+
+@transaction.atomic
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token; returns it with its plaintext, which is never stored nor shown again."""
+    prefix = secrets.token_hex(6)
+    plaintext = f"{API_TOKEN_MARKER}_{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken(user=user, name=name.strip(), prefix=prefix, token_hash=_hash_secret(plaintext))
+    token.full_clean()
+    token.save()
+    return token, plaintext
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_token_authenticate(plaintext: str) -> ApiToken | None:
+    """The active token matching `plaintext` (compared in constant time), or None."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_TOKEN_MARKER:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(prefix=parts[1], revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None or not hmac.compare_digest(token.token_hash, _hash_secret(plaintext)):
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= API_TOKEN_LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def is_api_token(credential: str) -> bool:
+    return credential.startswith(f"{API_TOKEN_MARKER}_")

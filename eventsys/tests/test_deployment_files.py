@@ -1,0 +1,30 @@
+"""docker-compose.yml and README stay in step with the settings."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_the_five_services_with_health_checks():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    assert all("healthcheck" in service for service in services.values())
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["CELERY_BROKER_URL"].startswith("redis://")
+        assert env["DEBUG"] == "false"
+    assert "celery" in services["worker"]["command"] and "worker" in services["worker"]["command"]
+    assert "beat" in services["beat"]["command"]
+
+
+def test_readme_configuration_table_lists_every_variable_settings_read():
+    read = set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', (ROOT / "eventsys" / "settings.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
+    assert read - table == set(), "variables missing from README's configuration table"
+    assert table - read == set(), "README documents variables settings.py does not read"
