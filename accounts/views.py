@@ -54,8 +54,6 @@ class TokenObtainView(APIView):
 class TokenRefreshView(SimpleJWTTokenRefreshView):
     """Trade a refresh token for a new pair; the old refresh token is blacklisted."""
 
-    throttle_scope = "auth"
-
 
 class LogoutView(APIView):
     """Revoke a refresh token of the caller's."""
