@@ -38,3 +38,50 @@ def alice(make_user):
 @pytest.fixture
 def bob(make_user):
     return make_user("bob", email="bob@example.com")
+
+
+class Receiver:
+    """A local HTTP server that records every request and answers from a script of responses."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.requests: list[dict] = []
+        self.responses: list[tuple[int, dict, bytes]] = []  # consumed in order; then 200 "ok"
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    status, headers, reply = receiver.responses.pop(0) if receiver.responses else (200, {}, b"ok")
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver(settings):
+    """A webhook target on 127.0.0.1; private destinations are allowed for the test's duration."""
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    server = Receiver()
+    yield server
+    server.close()

@@ -6,6 +6,7 @@ production configuration must stop the process, not be silently replaced by a de
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -88,3 +89,15 @@ def env_time_zone(name: str, default: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ImproperlyConfigured(f"{name} must be an IANA time zone such as Europe/London, got {value!r}") from None
     return value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_duration(name: str, default: str) -> timedelta:
+    """A duration: whole seconds (`7200`) or a number with one unit of s, m, h or d (`2h`, `90m`)."""
+    value = env_str(name, default).lower()
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _DURATION_UNITS else (value, "s")
+    if not number.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a duration such as 3600, 90m, 2h or 2d, got {value!r}")
+    return timedelta(seconds=int(number) * _DURATION_UNITS[unit])

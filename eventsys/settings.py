@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from eventsys.environment import (
     env_bool,
     env_choice,
+    env_duration,
     env_int,
     env_list,
     env_path,
@@ -199,6 +200,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "TriggerStatusEnum": "triggers.models.Trigger.Status",
+        "DeliveryStatusEnum": "triggers.models.ExecutionLog.DeliveryStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -241,6 +247,22 @@ HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10, minimum=1)
 READY_HEARTBEAT_MAX_AGE = env_int("READY_HEARTBEAT_MAX_AGE", 60, minimum=1)
 READY_CHECK_TIMEOUT = env_int("READY_CHECK_TIMEOUT", 3, minimum=1)
 
+# --- Triggers ---------------------------------------------------------------------------------
+
+TRIGGER_LOG_ARCHIVE_AFTER = env_duration("TRIGGER_LOG_ARCHIVE_AFTER", "2h")
+TRIGGER_LOG_DELETE_AFTER = env_duration("TRIGGER_LOG_DELETE_AFTER", "48h")
+if TRIGGER_LOG_DELETE_AFTER <= TRIGGER_LOG_ARCHIVE_AFTER:
+    raise ImproperlyConfigured("TRIGGER_LOG_DELETE_AFTER must be longer than TRIGGER_LOG_ARCHIVE_AFTER")
+TRIGGER_DISPATCH_BATCH = env_int("TRIGGER_DISPATCH_BATCH", 500, minimum=1)
+TRIGGER_MISFIRE_GRACE_SECONDS = env_int("TRIGGER_MISFIRE_GRACE_SECONDS", 60, minimum=1)
+TRIGGER_DELIVERY_MAX_ATTEMPTS = env_int("TRIGGER_DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+TRIGGER_RETRY_BASE_SECONDS = env_int("TRIGGER_RETRY_BASE_SECONDS", 10, minimum=1)
+TRIGGER_RETRY_MAX_SECONDS = env_int("TRIGGER_RETRY_MAX_SECONDS", 3600, minimum=1)
+TRIGGER_DISABLE_AFTER_FAILURES = env_int("TRIGGER_DISABLE_AFTER_FAILURES", 5, minimum=1)
+# An enqueued or running delivery owns its log row this long; after it, the sweeper re-enqueues.
+TRIGGER_DELIVERY_LEASE_SECONDS = env_int("TRIGGER_DELIVERY_LEASE_SECONDS", 120, minimum=60)
+TRIGGER_MAX_PAYLOAD_BYTES = env_int("TRIGGER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=1024)
+
 # The system schedule, declared once; DatabaseScheduler upserts these rows by name at start.
 CELERY_BEAT_SCHEDULE = {
     "eventsys.heartbeat": {
@@ -248,7 +270,30 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=HEARTBEAT_SECONDS),
         "options": {"expire_seconds": HEARTBEAT_SECONDS * 3},
     },
+    "triggers.dispatch": {
+        "task": "triggers.dispatch",
+        "schedule": timedelta(seconds=1),
+        "options": {"expire_seconds": 5},
+    },
+    "triggers.sweep": {
+        "task": "triggers.sweep",
+        "schedule": timedelta(seconds=5),
+        "options": {"expire_seconds": 30},
+    },
+    "triggers.retention": {
+        "task": "triggers.retention",
+        "schedule": timedelta(minutes=10),
+        "options": {"expire_seconds": 300},
+    },
 }
+
+# --- Outbound HTTP (webhooks, price polling, the propagator): eventsys/http.py --------------
+
+# Off: requests to loopback, private, link-local, multicast and metadata addresses are refused.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_CONNECT_TIMEOUT = env_int("WEBHOOK_CONNECT_TIMEOUT", 5, minimum=1)
+WEBHOOK_READ_TIMEOUT = env_int("WEBHOOK_READ_TIMEOUT", 10, minimum=1)
+WEBHOOK_MAX_RESPONSE_BYTES = env_int("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
 
 # --- E-mail -----------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from eventsys.ops.views import HealthView, ReadyView
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("triggers.urls")),
 ]
 
 urlpatterns = [

@@ -13,7 +13,7 @@ _ALWAYS_ALLOWED = {"format"}
 
 class RejectUnknownQueryParams(BaseFilterBackend):
     def filter_queryset(self, request, queryset, view):
-        if getattr(view, "action", None) not in (None, "list"):
+        if request.method not in ("GET", "HEAD"):
             return queryset
         allowed = set(_ALWAYS_ALLOWED) | set(getattr(view, "query_params_allowed", ()))
         paginator = getattr(view, "paginator", None)

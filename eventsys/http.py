@@ -1,0 +1,415 @@
+"""The project's one outbound HTTP client: webhooks, price polling, the event propagator.
+
+Every request goes through the same guard and transport:
+
+* the URL must be http(s), name a host, carry no credentials and have a valid port;
+* the host is resolved once and every address is checked: no loopback, private, link-local, multicast,
+  reserved or unspecified addresses unless ``WEBHOOK_ALLOW_PRIVATE_NETWORKS``, and never a cloud metadata
+  address (IPv4-mapped, 6to4 and NAT64 forms are checked as the IPv4 address they carry);
+* the connection goes to a checked address, never through a second DNS lookup (defeats DNS rebinding),
+  with TLS still verified against the original host name; environment proxies are not used;
+* redirects are not followed, nothing is retried here (callers schedule retries from ``Outcome.kind``);
+* connect and read timeouts apply, plus a deadline of connect + read for the whole exchange, and at most
+  ``WEBHOOK_MAX_RESPONSE_BYTES`` of the body is read.
+
+Settings are read at call time, so tests can override them.
+"""
+
+import dataclasses
+import hashlib
+import hmac
+import http.client
+import io
+import ipaddress
+import json
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+import certifi
+import urllib3
+from django.conf import settings
+from urllib3.connection import HTTPConnection, HTTPSConnection
+
+SIGNATURE_HEADER = "X-Eventsys-Signature"
+DELIVERY_HEADER = "X-Eventsys-Delivery"
+TIMESTAMP_HEADER = "X-Eventsys-Timestamp"
+USER_AGENT = "eventsys/1.0"
+EXCERPT_CHARS = 1000
+_CHUNK_BYTES = 16384
+_METADATA_ADDRESSES = frozenset(map(ipaddress.ip_address, ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")))
+_METADATA = "a cloud metadata address"
+_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+_ADDRESS_KINDS = (
+    ("is_unspecified", "an unspecified address"),
+    ("is_loopback", "a loopback address"),
+    ("is_link_local", "a link-local address"),
+    ("is_multicast", "a multicast address"),
+    ("is_private", "a private address"),
+    ("is_reserved", "a reserved address"),
+    ("is_site_local", "a site-local address"),
+)
+
+
+class ForbiddenDestination(ValueError):
+    """The URL may not be requested; the message is fit to show to the user who entered it."""
+
+
+class _Unresolvable(ForbiddenDestination):
+    """DNS gave no address: refused at write time, but a sender treats it as transient ("retry")."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one request.
+
+    ``kind``: "delivered" (2xx), "retry" (408, 429, 5xx, timeouts, connection, TLS and DNS errors) or
+    "failed" (other statuses, including redirects, which are not followed; refused or invalid URLs).
+    ``error`` is "" for delivered outcomes; ``retry_after`` comes from Retry-After on 429 and 503 only.
+    """
+
+    kind: str
+    status_code: int | None
+    latency_ms: int
+    error: str
+    response_excerpt: str
+    retry_after: float | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.kind == "delivered"
+
+
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str  # IDNA-encoded, no brackets: used for SNI and certificate checks
+    port: int
+    host_header: str
+    request_target: str
+    addresses: tuple[str, ...]
+
+
+def validate_destination_url(url: str) -> None:
+    """Raise ForbiddenDestination unless ``url`` is one this client would send to (resolves the host once)."""
+    _check(url)
+
+
+def _check(url: str) -> _Target:
+    if re.search(r"[\x00-\x20\x7f]", url):
+        raise ForbiddenDestination("the URL must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ForbiddenDestination("the URL is malformed") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ForbiddenDestination(f"scheme {scheme or '(none)'!r} is not allowed; use http or https")
+    if "@" in parts.netloc:
+        raise ForbiddenDestination("credentials in the URL (user:password@) are not allowed")
+    if not parts.hostname:
+        raise ForbiddenDestination("the URL must include a host")
+    try:
+        explicit_port = parts.port
+        host = parts.hostname.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise ForbiddenDestination("the URL has an invalid host or port") from None
+    default_port = 443 if scheme == "https" else 80
+    port = default_port if explicit_port is None else explicit_port
+    if not 1 <= port <= 65535:
+        raise ForbiddenDestination("the port must be between 1 and 65535")
+    addresses = _resolve(host, port)
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS
+    for address in addresses:
+        reason = _forbidden_reason(address)
+        if reason and (not allow_private or reason == _METADATA):  # metadata endpoints hand out credentials
+            where = f"{host} is" if address == host else f"{host} resolves to {address},"
+            raise ForbiddenDestination(f"{where} {reason}; requests to private networks are not allowed")
+    host_header = f"[{host}]" if ":" in host else host
+    if explicit_port is not None and explicit_port != default_port:
+        host_header += f":{explicit_port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = quote(target, safe="!$%&'()*+,/:;=?@[]~")  # keeps existing %-escapes, encodes non-ASCII
+    return _Target(scheme, host, port, host_header, target, addresses)
+
+
+def _resolve(host: str, port: int) -> tuple[str, ...]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:
+        raise ForbiddenDestination("the URL has an invalid host") from None
+    except OSError as exc:
+        raise _Unresolvable(f"cannot resolve host {host}: {getattr(exc, 'strerror', None) or exc}") from None
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise _Unresolvable(f"cannot resolve host {host}")
+    return addresses
+
+
+def _forbidden_reason(address: str) -> str | None:
+    """Why ``address`` is off limits, or None when it is a public unicast address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    candidates = [ip]
+    if ip.version == 6:
+        # IPv6 forms that carry an IPv4 address the stack or a gateway forwards to: mapped, 6to4, NAT64.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if ip in _NAT64_PREFIX:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            candidates.insert(0, embedded)
+    for candidate in candidates:
+        if candidate in _METADATA_ADDRESSES:
+            return _METADATA
+        for attribute, reason in _ADDRESS_KINDS:
+            if getattr(candidate, attribute, False):
+                return reason
+        if not candidate.is_global:  # e.g. 100.64.0.0/10 shared address space
+            return "not a public address"
+    return None
+
+
+def sign(secret: str, *, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """``"v1=" + hex(HMAC-SHA256(secret, f"{delivery_id}.{timestamp}." + body))``."""
+    message = f"{delivery_id}.{timestamp}.".encode() + body
+    return "v1=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str, *, delivery_id: str, timestamp: int, body: bytes, signature: str, now: int, tolerance: int = 300
+) -> bool:
+    """What a receiver does with a delivery; True only for an authentic, fresh request.
+
+    Take ``delivery_id`` from X-Eventsys-Delivery, ``timestamp`` from X-Eventsys-Timestamp (as int),
+    ``signature`` from X-Eventsys-Signature and ``body`` as the raw request bytes (not re-serialised JSON),
+    ``now`` as the receiver's unix time. Requests more than ``tolerance`` seconds old (or ahead) are
+    rejected to limit replays; receivers should also ignore delivery ids they have already processed.
+    """
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = sign(secret, delivery_id=delivery_id, timestamp=timestamp, body=body)
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
+def post_json(
+    url: str,
+    body: bytes,
+    *,
+    delivery_id: str | None = None,
+    secret: str | None = None,
+    headers: dict[str, str] | None = None,
+    timestamp: int | None = None,
+) -> Outcome:
+    """POST already-serialised JSON ``body``; never raises for network, HTTP or destination problems.
+
+    With ``delivery_id`` the delivery and timestamp headers are sent, and the signature too when
+    ``secret`` is non-empty (a secret without a delivery id is a programming error: ValueError).
+    A 2xx status counts as delivered even if the response body could not be read completely.
+    """
+    if secret and delivery_id is None:
+        raise ValueError("signing needs a delivery_id")
+    request_headers = urllib3.HTTPHeaderDict({"Content-Type": "application/json"})
+    request_headers.update(headers or {})
+    if delivery_id is not None:
+        timestamp = int(time.time()) if timestamp is None else int(timestamp)
+        request_headers[DELIVERY_HEADER] = delivery_id
+        request_headers[TIMESTAMP_HEADER] = str(timestamp)
+        if secret:
+            request_headers[SIGNATURE_HEADER] = sign(secret, delivery_id=delivery_id, timestamp=timestamp, body=body)
+    outcome, _, _ = _request("POST", url, body, request_headers)
+    return outcome
+
+
+def get_json(
+    url: str, *, headers: dict[str, str] | None = None, params: dict[str, str] | None = None
+) -> tuple[Outcome, object | None]:
+    """GET ``url`` (``params`` added to its query) and parse the JSON body; never raises, like post_json.
+
+    The data is None unless the outcome is delivered. A 2xx response whose body is not valid JSON
+    (including one cut off at ``WEBHOOK_MAX_RESPONSE_BYTES``) gives kind "retry", error "invalid JSON";
+    one whose body could not be read in time gives kind "retry" with the timeout as error.
+    """
+    if params:
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(query="&".join(filter(None, (parts.query, urlencode(params))))))
+    request_headers = urllib3.HTTPHeaderDict({"Accept": "application/json"})
+    request_headers.update(headers or {})
+    outcome, body, body_error = _request("GET", url, None, request_headers)
+    if not outcome.delivered:
+        return outcome, None
+    if body_error:
+        return dataclasses.replace(outcome, kind="retry", error=body_error), None
+    try:
+        return outcome, json.loads(body)
+    except ValueError:
+        return dataclasses.replace(outcome, kind="retry", error="invalid JSON"), None
+
+
+def _request(method: str, url: str, body: bytes | None, headers: urllib3.HTTPHeaderDict) -> tuple[Outcome, bytes, str]:
+    """Send one request: the outcome, the (capped) body read, and why that body is incomplete ("" if it isn't)."""
+    try:
+        target = _check(url)
+    except ForbiddenDestination as exc:
+        return _failure("retry" if isinstance(exc, _Unresolvable) else "failed", str(exc)), b"", ""
+    headers.setdefault("User-Agent", USER_AGENT)
+    headers["Host"] = target.host_header
+    connect_timeout, read_timeout = settings.WEBHOOK_CONNECT_TIMEOUT, settings.WEBHOOK_READ_TIMEOUT
+    started = time.perf_counter()
+    conn = response = sock = None
+    try:
+        conn = _connect(target, started + connect_timeout)
+        conn.timeout = read_timeout  # for sending the request
+        sock = conn.sock = _DeadlineSocket(conn.sock, read_timeout, started, connect_timeout + read_timeout)
+        conn.request(method, target.request_target, body, headers, preload_content=False, decode_content=False)
+        response = conn.getresponse()
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        received, body_error = _read_capped(response, sock)
+        return _classify(response.status, response.headers, latency_ms, received), received, body_error
+    except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException, ValueError) as exc:
+        kind, error = _describe(exc, sock, connect_timeout)
+        return _failure(kind, error, started), b"", ""
+    finally:
+        if response is not None:
+            response.close()
+        if conn is not None:
+            conn.close()
+
+
+def _describe(exc: Exception, sock: "_DeadlineSocket | None", connect_timeout: float) -> tuple[str, str]:
+    """(kind, error) for an exception raised before the response headers were read."""
+    match exc:
+        case urllib3.exceptions.NewConnectionError():
+            return "retry", f"cannot connect: {getattr(exc.__cause__, 'strerror', None) or exc.__cause__}"
+        case urllib3.exceptions.ConnectTimeoutError() | TimeoutError() if sock is None:  # TCP or TLS handshake
+            return "retry", f"connect timeout after {connect_timeout:g} s"
+        case TimeoutError():
+            return "retry", sock.timeout_text()
+        case ssl.SSLError() | urllib3.exceptions.SSLError():
+            return "retry", f"TLS error: {getattr(exc, 'verify_message', None) or exc}"
+        case ValueError():  # e.g. a header value containing a line break
+            return "failed", f"invalid request: {exc}"
+    return "retry", f"connection error: {exc}"
+
+
+def _connect(target: _Target, connect_deadline: float) -> HTTPConnection:
+    """Connect to the first checked address that accepts within the shared connect budget."""
+    error: Exception | None = None
+    for address in target.addresses:
+        remaining = connect_deadline - time.perf_counter()
+        if error is not None and remaining <= 0:
+            break
+        if target.scheme == "https":  # SNI and the certificate check use the host name, not the address
+            tls = {"server_hostname": target.host, "cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
+            conn: HTTPConnection = HTTPSConnection(address, target.port, timeout=max(remaining, 0.001), **tls)
+        else:
+            conn = HTTPConnection(address, target.port, timeout=max(remaining, 0.001))
+        try:
+            conn.connect()
+            return conn
+        except urllib3.exceptions.ConnectTimeoutError as exc:  # includes NewConnectionError: try the next address
+            conn.close()
+            error = exc
+        except BaseException:
+            conn.close()
+            raise
+    raise error  # type: ignore[misc]  # addresses is never empty
+
+
+def _read_capped(response: urllib3.BaseHTTPResponse, sock: "_DeadlineSocket") -> tuple[bytes, str]:
+    """Read at most WEBHOOK_MAX_RESPONSE_BYTES of the body; the rest is left unread (the connection is closed)."""
+    cap = settings.WEBHOOK_MAX_RESPONSE_BYTES
+    received = bytearray()
+    try:
+        while len(received) < cap and (chunk := response.read1(min(_CHUNK_BYTES, cap - len(received)))):
+            received += chunk
+    except urllib3.exceptions.ReadTimeoutError:
+        return bytes(received), sock.timeout_text()
+    except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+        return bytes(received), f"response body incomplete: {exc}"
+    return bytes(received), ""
+
+
+class _DeadlineSocket:
+    """Socket wrapper whose every read waits at most the read timeout and never past the overall deadline.
+
+    http.client reads the status line, headers and body through ``makefile("rb")``; routing those reads
+    through here stops a server that drips bytes slowly from holding a worker beyond the deadline.
+    """
+
+    def __init__(self, sock: socket.socket, read_timeout: float, started: float, budget: float):
+        self._sock, self._read_timeout, self._budget = sock, read_timeout, budget
+        self._deadline = started + budget
+        self._io_refs, self._closed = 0, False
+        self.expired = False
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def recv_into(self, buffer, *args):
+        remaining = self._deadline - time.perf_counter()
+        if remaining <= 0:
+            self.expired = True
+            raise TimeoutError("deadline exceeded")
+        self._sock.settimeout(min(self._read_timeout, remaining))
+        try:
+            return self._sock.recv_into(buffer, *args)
+        except TimeoutError:
+            self.expired = remaining < self._read_timeout
+            raise
+
+    def timeout_text(self) -> str:
+        if self.expired:
+            return f"no complete response within {self._budget:g} s"
+        return f"read timeout after {self._read_timeout:g} s"
+
+    # Reference counting as socket.socket does it: the response's reader keeps the socket open after close().
+    def makefile(self, *args, **kwargs):
+        self._io_refs += 1
+        return io.BufferedReader(socket.SocketIO(self, "rb"))
+
+    def _decref_socketios(self):
+        self._io_refs -= 1
+        if self._closed and self._io_refs <= 0:
+            self._sock.close()
+
+    def close(self):
+        self._closed = True
+        if self._io_refs <= 0:
+            self._sock.close()
+
+
+def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, body: bytes) -> Outcome:
+    if 200 <= status < 300:
+        kind, error = "delivered", ""
+    elif status in (408, 429) or 500 <= status < 600:
+        kind, error = "retry", f"HTTP {status}"
+    elif 300 <= status < 400:
+        kind, error = "failed", f"redirect not followed (HTTP {status})"
+    else:
+        kind, error = "failed", f"HTTP {status}"
+    retry_after = _parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
+    excerpt = body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+    return Outcome(kind, status, latency_ms, error, excerpt, retry_after)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (past dates give 0)."""
+    value = (value or "").strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _failure(kind: str, error: str, started: float | None = None) -> Outcome:
+    latency_ms = 0 if started is None else round((time.perf_counter() - started) * 1000)
+    return Outcome(kind, None, latency_ms, error, "", None)

@@ -1,0 +1,170 @@
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
+from triggers.services import trigger_upcoming
+
+
+class WallClockDateTimeField(serializers.DateTimeField):
+    """Keeps a time without an offset naive, so the trigger's own time zone can be applied to it."""
+
+    def enforce_timezone(self, value):
+        return value if value.tzinfo is None else super().enforce_timezone(value)
+
+
+class TriggerSerializer(serializers.ModelSerializer):
+    """The original service's field names, plus cron, time zone, end time, run limit and misfire policy.
+
+    Times without an offset are read in `timezone` (UTC unless given).
+    """
+
+    trigger_type = serializers.ChoiceField(source="kind", choices=Trigger.Kind.choices)
+    schedule_time = WallClockDateTimeField(required=False, allow_null=True)
+    end_at = WallClockDateTimeField(required=False, allow_null=True)
+    is_recurring = serializers.BooleanField(required=False, default=False)
+    interval = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    cron = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    timezone = serializers.CharField(required=False, max_length=64, default="UTC")
+    api_endpoint = serializers.URLField(required=False, allow_blank=True, max_length=2000)
+    api_payload = serializers.JSONField(required=False, allow_null=True)
+    next_runs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Trigger
+        fields = [
+            "id",
+            "name",
+            "trigger_type",
+            "schedule_type",
+            "schedule_time",
+            "is_recurring",
+            "interval",
+            "interval_unit",
+            "cron",
+            "timezone",
+            "end_at",
+            "max_runs",
+            "misfire_policy",
+            "api_endpoint",
+            "api_payload",
+            "status",
+            "disabled_reason",
+            "next_run_at",
+            "next_runs",
+            "last_run_at",
+            "run_count",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "schedule_type",
+            "status",
+            "disabled_reason",
+            "next_run_at",
+            "last_run_at",
+            "run_count",
+            "created_at",
+        ]
+        extra_kwargs = {"max_runs": {"min_value": 1}}
+
+    @extend_schema_field(serializers.ListField(child=serializers.DateTimeField()))
+    def get_next_runs(self, obj: Trigger):
+        return [serializers.DateTimeField().to_representation(when) for when in trigger_upcoming(obj, 5)]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["is_recurring"] = instance.schedule_type != Trigger.ScheduleType.ONE_OFF
+        return data
+
+    def validate_timezone(self, value):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(f"Unknown time zone: {value}.") from None
+        return value
+
+    def validate(self, attrs):
+        current = self.instance
+        merged = {
+            name: attrs.get(name, getattr(current, name, None) if current else None)
+            for name in ("schedule_time", "interval", "cron", "timezone", "end_at")
+        }
+        merged["timezone"] = merged["timezone"] or "UTC"
+        if "is_recurring" in attrs:
+            is_recurring = attrs.pop("is_recurring")
+        else:
+            is_recurring = current is not None and current.schedule_type != Trigger.ScheduleType.ONE_OFF
+        errors = {}
+        if merged["cron"]:
+            if attrs.get("interval"):
+                errors["cron"] = ["Give either cron or interval, not both."]
+            attrs["schedule_type"] = Trigger.ScheduleType.CRON
+        elif is_recurring:
+            if not merged["interval"]:
+                errors["interval"] = ["Required when is_recurring is true (or give cron)."]
+            if not merged["schedule_time"]:
+                errors["schedule_time"] = ["Required: the first run of a recurring trigger."]
+            attrs["schedule_type"] = Trigger.ScheduleType.INTERVAL
+        else:
+            if not merged["schedule_time"]:
+                errors["schedule_time"] = ["Required for a one-off trigger."]
+            attrs["schedule_type"] = Trigger.ScheduleType.ONE_OFF
+        if errors:
+            raise serializers.ValidationError(errors)
+        zone = ZoneInfo(merged["timezone"])
+        for name in ("schedule_time", "end_at"):
+            value = attrs.get(name)
+            if value is not None and value.tzinfo is None:
+                attrs[name] = value.replace(tzinfo=zone)
+        if current is not None and attrs["schedule_type"] == current.schedule_type:
+            attrs.pop("schedule_type")  # unchanged: not a schedule change by itself
+        return attrs
+
+
+class TriggerCreatedSerializer(TriggerSerializer):
+    signing_secret = serializers.CharField(
+        read_only=True, help_text="HMAC key for X-Eventsys-Signature. Shown once; rotate with rotate-secret/."
+    )
+
+    class Meta(TriggerSerializer.Meta):
+        fields = [*TriggerSerializer.Meta.fields, "signing_secret"]
+
+
+class SigningSecretSerializer(serializers.Serializer):
+    signing_secret = serializers.CharField(read_only=True)
+
+
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "started_at", "outcome", "response_status", "latency_ms", "error", "response_excerpt"]
+
+
+class ExecutionLogSerializer(serializers.ModelSerializer):
+    trigger_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ExecutionLog
+        fields = [
+            "id",
+            "trigger_id",
+            "source",
+            "scheduled_for",
+            "missed_slots",
+            "delivery_id",
+            "status",
+            "state",
+            "url",
+            "payload",
+            "attempts",
+            "next_attempt_at",
+            "response_status",
+            "latency_ms",
+            "error",
+            "response_excerpt",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,44 @@
+"""Every write and rule about triggers: lifecycle, dispatch, delivery, retention."""
+
+from triggers.services.delivery import deliveries_requeue, delivery_attempt, retry_delay
+from triggers.services.dispatch import DispatchResult, database_now, dispatch_due
+from triggers.services.retention import RetentionResult, logs_retention_apply
+from triggers.services.triggers import (
+    TriggerCompleted,
+    execution_logs_visible_to,
+    trigger_create,
+    trigger_delete,
+    trigger_fire,
+    trigger_pause,
+    trigger_resume,
+    trigger_rotate_secret,
+    trigger_schedule,
+    trigger_test,
+    trigger_upcoming,
+    trigger_update,
+    triggers_visible_to,
+)
+
+__all__ = [
+    "DispatchResult",
+    "RetentionResult",
+    "TriggerCompleted",
+    "database_now",
+    "deliveries_requeue",
+    "delivery_attempt",
+    "dispatch_due",
+    "execution_logs_visible_to",
+    "logs_retention_apply",
+    "retry_delay",
+    "trigger_create",
+    "trigger_delete",
+    "trigger_fire",
+    "trigger_pause",
+    "trigger_resume",
+    "trigger_rotate_secret",
+    "trigger_schedule",
+    "trigger_test",
+    "trigger_upcoming",
+    "trigger_update",
+    "triggers_visible_to",
+]

@@ -1,0 +1,254 @@
+"""Trigger lifecycle: create, update, pause, resume, delete, fire by hand, test, rotate the secret."""
+
+import json
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from eventsys.api.errors import Conflict
+from eventsys.http import ForbiddenDestination, post_json, validate_destination_url
+from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
+from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded
+from triggers.services.enqueue import enqueue_deliveries_on_commit
+
+SCHEDULE_FIELDS = {
+    "schedule_type",
+    "schedule_time",
+    "interval",
+    "interval_unit",
+    "cron",
+    "timezone",
+    "end_at",
+    "max_runs",
+}
+EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "kind", "api_endpoint", "api_payload", "misfire_policy"}
+
+
+class TriggerCompleted(Conflict):
+    code = "trigger_completed"
+    default_detail = "The trigger has completed; change its schedule to run it again."
+
+
+def triggers_visible_to(user) -> QuerySet[Trigger]:
+    return Trigger.objects.filter(owner=user)
+
+
+def execution_logs_visible_to(user) -> QuerySet[ExecutionLog]:
+    return ExecutionLog.objects.filter(owner=user)
+
+
+def trigger_schedule(trigger: Trigger) -> Schedule:
+    """The trigger's schedule, bounded by its end time. Raises InvalidSchedule."""
+    if trigger.schedule_type == Trigger.ScheduleType.ONE_OFF:
+        schedule: Schedule = OneOff(trigger.schedule_time)
+    elif trigger.schedule_type == Trigger.ScheduleType.INTERVAL:
+        schedule = Interval(trigger.schedule_time, trigger.interval_delta)
+    else:
+        schedule = Cron(trigger.cron, trigger.timezone)
+    return bounded(schedule, end_at=trigger.end_at)
+
+
+def trigger_upcoming(trigger: Trigger, count: int = 5) -> list[datetime]:
+    """The next `count` firing times of an active trigger (UTC), honouring end time and run limit."""
+    if trigger.status != Trigger.Status.ACTIVE or trigger.next_run_at is None:
+        return []
+    if trigger.max_runs is not None:
+        count = min(count, max(trigger.max_runs - trigger.run_count, 0))
+    if count == 0:
+        return []
+    schedule = trigger_schedule(trigger)
+    return [trigger.next_run_at, *schedule.upcoming(trigger.next_run_at, count - 1)]
+
+
+def _validate(trigger: Trigger, *, now: datetime, check_destination: bool, reschedule: bool = True) -> None:
+    """Every rule a trigger must satisfy before it is stored; errors name the field.
+
+    With `reschedule`, an active trigger's next run is recomputed from `now`.
+    """
+    errors: dict[str, list[str]] = {}
+    if trigger.kind == Trigger.Kind.API:
+        if not trigger.api_endpoint:
+            errors["api_endpoint"] = ["This field is required for api triggers."]
+        elif check_destination:
+            try:
+                validate_destination_url(trigger.api_endpoint)
+            except ForbiddenDestination as exc:
+                errors["api_endpoint"] = [str(exc)]
+    if trigger.api_payload is not None:
+        size = len(json.dumps(trigger.api_payload, separators=(",", ":")).encode())
+        if size > settings.TRIGGER_MAX_PAYLOAD_BYTES:
+            errors["api_payload"] = [f"The payload is {size} bytes; at most {settings.TRIGGER_MAX_PAYLOAD_BYTES}."]
+    try:
+        schedule = trigger_schedule(trigger) if reschedule else None
+    except InvalidSchedule as exc:
+        field = "timezone" if "time zone" in str(exc).lower() else _schedule_field(trigger)
+        errors.setdefault(field, []).append(str(exc))
+        schedule = None
+    if schedule is not None and trigger.status == Trigger.Status.ACTIVE:
+        first = schedule.next_after(now - timedelta(microseconds=1))
+        if first is None:
+            if trigger.schedule_type == Trigger.ScheduleType.ONE_OFF:
+                errors.setdefault("schedule_time", []).append("A one-off trigger must be scheduled in the future.")
+            else:
+                errors.setdefault("end_at", []).append("The trigger would never fire before its end time.")
+        trigger.next_run_at = first
+    if errors:
+        raise ValidationError(errors)
+    trigger.full_clean(exclude=["owner", "signing_secret"])
+
+
+def _schedule_field(trigger: Trigger) -> str:
+    return {"one_off": "schedule_time", "interval": "interval", "cron": "cron"}[trigger.schedule_type]
+
+
+def trigger_create(*, owner, now: datetime | None = None, **fields) -> Trigger:
+    """Create an active trigger and compute its first run (UTC). `fields` are Trigger's editable fields."""
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"trigger_create() got unexpected fields {sorted(unknown)}")
+    trigger = Trigger(owner=owner, signing_secret=_new_secret(), **fields)
+    _validate(trigger, now=now or timezone.now(), check_destination=True)
+    trigger.save()
+    return trigger
+
+
+@transaction.atomic
+def trigger_update(*, trigger: Trigger, now: datetime | None = None, **changes) -> Trigger:
+    """Change a trigger. A new schedule recomputes the next run and revives a completed trigger."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"trigger_update() got unexpected fields {sorted(unknown)}")
+    trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
+    endpoint_changed = "api_endpoint" in changes and changes["api_endpoint"] != trigger.api_endpoint
+    for name, value in changes.items():
+        setattr(trigger, name, value)
+    schedule_changed = bool(SCHEDULE_FIELDS & set(changes))
+    if schedule_changed and trigger.status == Trigger.Status.COMPLETED:
+        trigger.status = Trigger.Status.ACTIVE
+        trigger.run_count = 0
+    _validate(
+        trigger,
+        now=now or timezone.now(),
+        check_destination=endpoint_changed,
+        reschedule=schedule_changed and trigger.status == Trigger.Status.ACTIVE,
+    )
+    trigger.save()
+    return trigger
+
+
+@transaction.atomic
+def trigger_pause(*, trigger: Trigger) -> Trigger:
+    trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
+    if trigger.status == Trigger.Status.COMPLETED:
+        raise TriggerCompleted()
+    trigger.status = Trigger.Status.PAUSED
+    trigger.next_run_at = None
+    trigger.save(update_fields=["status", "next_run_at", "updated_at"])
+    return trigger
+
+
+@transaction.atomic
+def trigger_resume(*, trigger: Trigger, now: datetime | None = None) -> Trigger:
+    """Reactivate a paused or disabled trigger from now on: slots passed meanwhile are not fired."""
+    trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
+    if trigger.status == Trigger.Status.COMPLETED:
+        raise TriggerCompleted()
+    if trigger.status == Trigger.Status.ACTIVE:
+        return trigger
+    trigger.status = Trigger.Status.ACTIVE
+    trigger.consecutive_failures = 0
+    trigger.disabled_reason = ""
+    _validate(trigger, now=now or timezone.now(), check_destination=False)
+    trigger.save()
+    return trigger
+
+
+def trigger_delete(*, trigger: Trigger) -> None:
+    trigger.delete()
+
+
+@transaction.atomic
+def trigger_rotate_secret(*, trigger: Trigger) -> str:
+    """Replace the signing secret; returns the new one (shown once)."""
+    secret = _new_secret()
+    Trigger.objects.filter(pk=trigger.pk).update(signing_secret=secret, updated_at=timezone.now())
+    trigger.signing_secret = secret
+    return secret
+
+
+def _new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def new_execution_log(
+    trigger: Trigger, *, source: str, scheduled_for: datetime, now: datetime, **extra
+) -> ExecutionLog:
+    """An unsaved log of one firing, with a snapshot of what its delivery will send."""
+    delivers = trigger.kind == Trigger.Kind.API
+    return ExecutionLog(
+        trigger=trigger,
+        owner_id=trigger.owner_id,
+        source=source,
+        scheduled_for=scheduled_for,
+        status=ExecutionLog.DeliveryStatus.PENDING if delivers else ExecutionLog.DeliveryStatus.NONE,
+        url=trigger.api_endpoint if delivers else "",
+        payload=(trigger.api_payload if trigger.api_payload is not None else {}) if delivers else None,
+        created_at=now,
+        completed_at=None if delivers else now,
+        **extra,
+    )
+
+
+@transaction.atomic
+def trigger_fire(*, trigger: Trigger, now: datetime | None = None) -> ExecutionLog:
+    """Fire now, outside the schedule: logged as manual; the schedule and run count are unchanged."""
+    now = now or timezone.now()
+    log = new_execution_log(trigger, source=ExecutionLog.Source.MANUAL, scheduled_for=now, now=now)
+    if log.status == ExecutionLog.DeliveryStatus.PENDING:
+        log.next_attempt_at = now
+        log.lease_until = now + timedelta(seconds=settings.TRIGGER_DELIVERY_LEASE_SECONDS)
+    log.save()
+    Trigger.objects.filter(pk=trigger.pk).update(last_run_at=now)
+    if log.status == ExecutionLog.DeliveryStatus.PENDING:
+        enqueue_deliveries_on_commit([log.delivery_id])
+    return log
+
+
+def trigger_test(*, trigger: Trigger, now: datetime | None = None) -> ExecutionLog:
+    """Run the trigger once, synchronously, as a test: a real signed request for api triggers.
+
+    Logged with source `test`; not counted as a run, not retried, never disables the trigger.
+    """
+    now = now or timezone.now()
+    log = new_execution_log(trigger, source=ExecutionLog.Source.TEST, scheduled_for=now, now=now)
+    if log.status != ExecutionLog.DeliveryStatus.PENDING:
+        log.save()
+        return log
+    body = json.dumps(log.payload, separators=(",", ":")).encode()
+    outcome = post_json(log.url, body, delivery_id=str(log.delivery_id), secret=trigger.signing_secret)
+    finished = timezone.now()
+    log.attempts = 1
+    log.status = ExecutionLog.DeliveryStatus.DELIVERED if outcome.delivered else ExecutionLog.DeliveryStatus.FAILED
+    log.response_status = outcome.status_code
+    log.latency_ms = outcome.latency_ms
+    log.error = outcome.error[:500]
+    log.response_excerpt = outcome.response_excerpt
+    log.completed_at = finished
+    with transaction.atomic():
+        log.save()
+        DeliveryAttempt.objects.create(
+            log=log,
+            number=1,
+            started_at=now,
+            outcome=outcome.kind,
+            response_status=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error[:500],
+            response_excerpt=outcome.response_excerpt,
+        )
+    return log

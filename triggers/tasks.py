@@ -1,0 +1,27 @@
+from celery import shared_task
+
+from triggers import services
+
+
+@shared_task(name="triggers.dispatch", acks_late=True, soft_time_limit=50, time_limit=60)
+def dispatch() -> dict:
+    """Beat sends this every second; several may run at once and split the due rows between them."""
+    result = services.dispatch_due()
+    return {"fired": result.fired, "skipped": result.skipped}
+
+
+@shared_task(name="triggers.deliver", acks_late=True, soft_time_limit=30, time_limit=45)
+def deliver(delivery_id: str) -> str:
+    """One attempt of one delivery. Idempotent: a duplicate message finds nothing due and returns."""
+    return services.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="triggers.sweep", acks_late=True, soft_time_limit=50, time_limit=60)
+def sweep() -> int:
+    return services.deliveries_requeue()
+
+
+@shared_task(name="triggers.retention", acks_late=True, soft_time_limit=240, time_limit=300)
+def retention() -> dict:
+    result = services.logs_retention_apply()
+    return {"archived": result.archived, "deleted": result.deleted}
