@@ -51,15 +51,19 @@ def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) ->
     if not claimed:
         return "not-due"  # delivered, given up, or another worker holds this attempt
     log = ExecutionLog.objects.select_related("trigger").get(delivery_id=delivery_id)
-    body = json.dumps(log.payload, separators=(",", ":")).encode()
-    outcome = post_json(log.url, body, delivery_id=str(log.delivery_id), secret=log.trigger.signing_secret)
+    outcome = delivery_send(log=log)
     _record(log=log, outcome=outcome, started_at=now, finished_at=timezone.now())
     return outcome.kind
 
 
-@transaction.atomic
-def _record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime, finished_at: datetime) -> None:
-    DeliveryAttempt.objects.create(
+def delivery_send(*, log: ExecutionLog) -> Outcome:
+    """POST the log's payload snapshot to its URL, signed with the trigger's current secret."""
+    body = json.dumps(log.payload, separators=(",", ":")).encode()
+    return post_json(log.url, body, delivery_id=str(log.delivery_id), secret=log.trigger.signing_secret)
+
+
+def delivery_attempt_record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime) -> DeliveryAttempt:
+    return DeliveryAttempt.objects.create(
         log=log,
         number=log.attempts,
         started_at=started_at,
@@ -69,6 +73,11 @@ def _record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime, finish
         error=outcome.error[:500],
         response_excerpt=outcome.response_excerpt,
     )
+
+
+@transaction.atomic
+def _record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime, finished_at: datetime) -> None:
+    delivery_attempt_record(log=log, outcome=outcome, started_at=started_at)
     fields = {
         "response_status": outcome.status_code,
         "latency_ms": outcome.latency_ms,

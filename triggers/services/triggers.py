@@ -11,9 +11,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from eventsys.api.errors import Conflict
-from eventsys.http import ForbiddenDestination, post_json, validate_destination_url
-from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
+from eventsys.http import ForbiddenDestination, validate_destination_url
+from triggers.models import ExecutionLog, Trigger
 from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded
+from triggers.services.delivery import delivery_attempt_record, delivery_send
 from triggers.services.enqueue import enqueue_deliveries_on_commit
 
 SCHEDULE_FIELDS = {
@@ -229,26 +230,15 @@ def trigger_test(*, trigger: Trigger, now: datetime | None = None) -> ExecutionL
     if log.status != ExecutionLog.DeliveryStatus.PENDING:
         log.save()
         return log
-    body = json.dumps(log.payload, separators=(",", ":")).encode()
-    outcome = post_json(log.url, body, delivery_id=str(log.delivery_id), secret=trigger.signing_secret)
-    finished = timezone.now()
+    outcome = delivery_send(log=log)
     log.attempts = 1
     log.status = ExecutionLog.DeliveryStatus.DELIVERED if outcome.delivered else ExecutionLog.DeliveryStatus.FAILED
     log.response_status = outcome.status_code
     log.latency_ms = outcome.latency_ms
     log.error = outcome.error[:500]
     log.response_excerpt = outcome.response_excerpt
-    log.completed_at = finished
+    log.completed_at = timezone.now()
     with transaction.atomic():
         log.save()
-        DeliveryAttempt.objects.create(
-            log=log,
-            number=1,
-            started_at=now,
-            outcome=outcome.kind,
-            response_status=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            error=outcome.error[:500],
-            response_excerpt=outcome.response_excerpt,
-        )
+        delivery_attempt_record(log=log, outcome=outcome, started_at=now)
     return log
