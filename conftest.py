@@ -17,6 +17,16 @@ def _fresh_throttles():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_broker_publishing(monkeypatch):
+    """Tests never publish to the real broker by accident: a test that enqueues patches the enqueue."""
+
+    def refuse(task, *args, **kwargs):
+        raise AssertionError(f"test tried to publish {task.name} to the broker; patch the enqueue instead")
+
+    monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

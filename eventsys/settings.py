@@ -186,6 +186,7 @@ REST_FRAMEWORK = {
         "anon": env_rate("THROTTLE_ANON", "120/min"),
         "user": env_rate("THROTTLE_USER", "1200/min"),
         "auth": env_rate("THROTTLE_AUTH", "10/min"),
+        "registration": env_rate("THROTTLE_REGISTRATION", "30/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -204,6 +205,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TriggerStatusEnum": "triggers.models.Trigger.Status",
         "DeliveryStatusEnum": "triggers.models.ExecutionLog.DeliveryStatus",
+        "AttendeeStatusEnum": "events.models.Attendee.Status",
     },
 }
 

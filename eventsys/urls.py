@@ -7,6 +7,7 @@ from eventsys.ops.views import HealthView, ReadyView
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("triggers.urls")),
+    path("", include("events.urls")),
 ]
 
 urlpatterns = [

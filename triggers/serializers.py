@@ -1,17 +1,11 @@
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services import trigger_upcoming
-
-
-class WallClockDateTimeField(serializers.DateTimeField):
-    """Keeps a time without an offset naive, so the trigger's own time zone can be applied to it."""
-
-    def enforce_timezone(self, value):
-        return value if value.tzinfo is None else super().enforce_timezone(value)
 
 
 class TriggerSerializer(serializers.ModelSerializer):
@@ -26,7 +20,7 @@ class TriggerSerializer(serializers.ModelSerializer):
     is_recurring = serializers.BooleanField(required=False, default=False)
     interval = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     cron = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    timezone = serializers.CharField(required=False, max_length=64, default="UTC")
+    timezone = TimeZoneField(required=False, default="UTC")
     api_endpoint = serializers.URLField(required=False, allow_blank=True, max_length=2000)
     api_payload = serializers.JSONField(required=False, allow_null=True)
     next_runs = serializers.SerializerMethodField()
@@ -77,13 +71,6 @@ class TriggerSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["is_recurring"] = instance.schedule_type != Trigger.ScheduleType.ONE_OFF
         return data
-
-    def validate_timezone(self, value):
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError(f"Unknown time zone: {value}.") from None
-        return value
 
     def validate(self, attrs):
         current = self.instance

@@ -6,7 +6,7 @@ its other filter backends are always allowed.
 """
 
 from rest_framework import exceptions
-from rest_framework.filters import BaseFilterBackend
+from rest_framework.filters import BaseFilterBackend, OrderingFilter
 
 _ALWAYS_ALLOWED = {"format"}
 
@@ -36,3 +36,13 @@ class RejectUnknownQueryParams(BaseFilterBackend):
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         return queryset
+
+
+class StableOrderingFilter(OrderingFilter):
+    """`?ordering=` with the primary key appended, so pages never repeat or skip rows on ties."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not any(field.lstrip("-") in ("id", "pk") for field in ordering):
+            ordering.append("id")
+        return ordering

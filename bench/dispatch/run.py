@@ -1,0 +1,327 @@
+"""The trigger engine end to end on PostgreSQL + Redis, against a naive baseline in the same run.
+
+eventsys: N one-off api triggers due at T0 fired by the real processes (beat sending triggers.dispatch
+every second, 2 celery workers) and delivered to a local HTTP sink, in its own process. Measured relative
+to T0: when all N logs exist, when the dispatcher had enqueued them all (its task's completion, read from
+the worker logs), when all N were delivered, rates, lateness and duplicates.
+naive: the same N as one django-celery-beat PeriodicTask each (ClockedSchedule at T1, one_off, queue
+"naive" that nobody consumes), sent by a fresh beat; measured: time until Redis holds all N messages.
+
+Setup: database eventsys_bench (dropped and recreated) and Redis db 5 (flushed); override with
+BENCH_DATABASE_URL / BENCH_BROKER_URL. Process logs are kept in a temporary directory (printed).
+Usage: python bench/dispatch/run.py [--n N] [--naive-timeout S] [--pool threads|prefork]
+(default N 2000, about a minute; --n 10000 and --n 100000 are the bigger runs)
+"""
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench")
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/5")
+CONCURRENCY = {"threads": 8, "prefork": 4}
+DISPATCH_DONE = re.compile(
+    r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] Task triggers\.dispatch\[[^\]]+\] succeeded"
+    r" in [^:]+: \{'fired': (\d+)"
+)
+
+
+def bench_env(data_dir: str) -> dict[str, str]:
+    extra = {"DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL, "DATA_DIR": data_dir, "DEBUG": "true"}
+    extra |= {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true", "DJANGO_SETTINGS_MODULE": "eventsys.settings"}
+    return {**os.environ, **extra}
+
+
+def reset_stores(env: dict[str, str]) -> None:
+    """A fresh database (migrated) and an empty broker db."""
+    import psycopg
+    import redis
+    from psycopg import sql
+
+    parts = urlsplit(DATABASE_URL)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        name = sql.Identifier(parts.path.lstrip("/"))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
+
+
+def sink_main(conn) -> None:
+    """The webhook target (own process): 200 "ok", records (delivery id, receive time) per request."""
+    records: list[tuple[str, float]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received = time.time()
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            records.append((self.headers.get("X-Eventsys-Delivery", ""), received))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads, request_queue_size = True, 256  # the default backlog (5) drops concurrent connects
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn.send(server.server_port)
+    conn.recv()  # the stop request
+    server.shutdown()
+    conn.send(records)
+
+
+def start_sink():
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=sink_main, args=(child,), daemon=True)
+    process.start()
+    return process, parent, f"http://127.0.0.1:{parent.recv()}/hook"
+
+
+def stop_sink(process, conn) -> list[tuple[str, float]]:
+    conn.send("stop")
+    records = conn.recv()
+    process.join(5)
+    return records
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> tuple[str, subprocess.Popen]:
+    """A celery process in its own session, so stopping it also stops its pool children."""
+    with open(log_dir / f"{name}.log", "wb") as log:
+        command = [sys.executable, "-m", "celery", "-A", "eventsys", *args, "--loglevel", "INFO"]
+        return name, subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+
+
+def stop(processes: list[tuple[str, subprocess.Popen]], grace: float = 15) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for _, process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        for _, process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(deadline - time.monotonic(), 0.1))
+        if all(process.poll() is not None for _, process in processes):
+            return
+
+
+def wait_ready(processes, log_dir: Path, timeout: float = 60) -> None:
+    """Every worker is ready and one has run a triggers.dispatch sent by beat."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
+        logs = {name: (log_dir / f"{name}.log").read_text(errors="replace") for name, _ in processes}
+        workers = [text for name, text in logs.items() if name.startswith("worker")]
+        if all(" ready." in text for text in workers) and any("triggers.dispatch[" in t for t in workers):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"workers or beat not ready within {timeout} s; see {log_dir}")
+
+
+def create_triggers(n: int, sink_url: str) -> datetime:
+    """N one-off api triggers due at T0 (returned); created in bulk, as creation speed is not measured."""
+    from django.utils import timezone
+
+    from accounts.models import User
+    from triggers.models import Trigger
+
+    owner = User.objects.create_user(username="bench")
+    t0 = timezone.now() + timedelta(seconds=5 + n / 10000)
+    fields = {"owner": owner, "kind": "api", "schedule_type": "one_off", "schedule_time": t0, "next_run_at": t0}
+    fields |= {"api_endpoint": sink_url, "status": "active"}
+    triggers = [
+        Trigger(name=f"bench {i}", api_payload={"n": i}, signing_secret=secrets.token_hex(16), **fields)
+        for i in range(n)
+    ]
+    Trigger.objects.bulk_create(triggers, batch_size=2000)
+    if timezone.now() > t0:
+        print(f"warning: creating the triggers took until {(timezone.now() - t0).total_seconds():.1f} s after T0")
+    return t0
+
+
+def wait_engine(n: int, t0: float, timeout: float, processes, log_dir: Path) -> dict:
+    """Poll until all N logs exist and all N are delivered (or the time-out); times are epoch seconds."""
+    from django.db.models import Count, Q
+
+    from triggers.models import ExecutionLog
+
+    time.sleep(max(t0 - 0.5 - time.time(), 0))
+    seen = {"first_logged": None, "all_logged": None, "logs": 0, "delivered": 0}
+    while time.time() < t0 + timeout:
+        counts = ExecutionLog.objects.aggregate(logs=Count("id"), delivered=Count("id", filter=Q(status="delivered")))
+        now = time.time()
+        seen.update(counts)
+        if counts["logs"] and seen["first_logged"] is None:
+            seen["first_logged"] = now
+        if counts["logs"] >= n and seen["all_logged"] is None:
+            seen["all_logged"] = now
+        if counts["delivered"] >= n:
+            break
+        for name, process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
+        time.sleep(0.05 if seen["all_logged"] is None else 0.25)
+    return seen
+
+
+def dispatch_enqueued_at(n: int, log_dir: Path) -> float | None:
+    """When the dispatch tasks had fired (logged and enqueued) all N: the worker logs' completion lines."""
+    done = []
+    for path in log_dir.glob("worker*.log"):
+        for stamp, fired in DISPATCH_DONE.findall(path.read_text(errors="replace")):
+            if int(fired):
+                done.append((datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp(), int(fired)))
+    return max(t for t, _ in done) if sum(f for _, f in done) >= n else None
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(max(round(p * len(ordered) + 0.5) - 1, 0), len(ordered) - 1)] if ordered else float("nan")
+
+
+def engine_figures(n: int, t0: float, seen: dict, records: list[tuple[str, float]], enqueued: float | None) -> dict:
+    from django.db.models import Count, Max
+
+    from triggers.models import ExecutionLog
+
+    logs = ExecutionLog.objects.all()
+    lateness = [(c - s).total_seconds() * 1000 for c, s in logs.values_list("created_at", "scheduled_for")]
+    last_done = logs.filter(status="delivered").aggregate(last=Max("completed_at"))["last"]
+    received = sorted(t for _, t in records)
+    delivery_lateness = [(t - t0) * 1000 for t in received]
+    all_logged, first_logged = seen["all_logged"], seen["first_logged"]
+    return {
+        "logged": all_logged - t0 if all_logged else f"timeout ({seen['logs']}/{n})",
+        "enqueued": enqueued - t0 if enqueued else "n/a",
+        "delivered": last_done.timestamp() - t0 if seen["delivered"] >= n else f"timeout ({seen['delivered']}/{n})",
+        "firings": n / max(all_logged - first_logged, 0.05) if all_logged else None,
+        "webhooks": len(received) / max(received[-1] - received[0], 0.001) if len(received) > 1 else None,
+        "log_late": [percentile(lateness, p) for p in (0.5, 0.99, 1.0)],
+        "delivery_late": [percentile(delivery_lateness, p) for p in (0.5, 0.99)],
+        "duplicates": len(records) - len({delivery_id for delivery_id, _ in records}),
+        "multi_logs": logs.values("trigger_id", "scheduled_for").annotate(c=Count("id")).filter(c__gt=1).count(),
+        "retried": logs.filter(attempts__gt=1).count(),
+    }
+
+
+def run_naive(n: int, timeout: float, env: dict[str, str], log_dir: Path) -> tuple[float | None, int]:
+    """N PeriodicTasks due at T1 sent by a fresh beat: (seconds after T1 until all sent or None, sent)."""
+    import redis
+    from django.utils import timezone
+    from django_celery_beat.models import ClockedSchedule, PeriodicTask
+
+    clocked = ClockedSchedule.objects.create(clocked_time=timezone.now() + timedelta(days=1))
+    tasks = [
+        PeriodicTask(name=f"naive {i}", task="bench.naive", clocked=clocked, one_off=True, queue="naive", args=f"[{i}]")
+        for i in range(n)
+    ]
+    PeriodicTask.objects.bulk_create(tasks, batch_size=2000)
+    t1 = timezone.now() + timedelta(seconds=5)
+    ClockedSchedule.objects.filter(pk=clocked.pk).update(clocked_time=t1)  # arm all N at once
+    broker = redis.Redis.from_url(BROKER_URL)
+    beat = [spawn("naive-beat", ["beat"], env, log_dir)]
+    try:
+        while (now := time.time()) < t1.timestamp() + timeout:
+            sent = broker.llen("naive")
+            if sent >= n:
+                return now - t1.timestamp(), sent
+            time.sleep(0.1)
+        return None, broker.llen("naive")
+    finally:
+        stop(beat)
+
+
+def report(n: int, pool: str, f: dict, naive: tuple[float | None, int], naive_timeout: float) -> None:
+    def fmt(value, spec=".2f"):
+        return "n/a" if value is None else value if isinstance(value, str) else format(value, spec)
+
+    naive_time, sent = naive
+    naive_text = fmt(naive_time) if naive_time else f"{sent}/{n} in {naive_timeout:g} s"
+    logged = f["logged"] if isinstance(f["logged"], float) else None
+    if logged is None:
+        speedup = "n/a"
+    elif naive_time is None:
+        speedup = f"> {naive_timeout / logged:.0f}x"
+    else:
+        speedup = f"{naive_time / logged:.0f}x"
+    rows = [
+        ("triggers (N)", str(n), "10,000"),
+        ("worker pool", f"2 x {pool} ({CONCURRENCY[pool]})", ""),
+        ("all logged within (s after T0)", fmt(f["logged"]), "≤ 1"),
+        ("all enqueued within (s after T0)", fmt(f["enqueued"]), "≤ 5"),
+        ("all delivered within (s after T0)", fmt(f["delivered"]), ""),
+        ("firings/s", fmt(f["firings"], ".0f"), ""),
+        ("webhooks/s", fmt(f["webhooks"], ".0f"), "≥ 300"),
+        ("log lateness p50/p99/max (ms)", " / ".join(fmt(v, ".0f") for v in f["log_late"]), "max ≤ 1000"),
+        ("delivery lateness p50/p99 (ms)", " / ".join(fmt(v, ".0f") for v in f["delivery_late"]), ""),
+        ("duplicate deliveries", str(f["duplicates"]), "0"),
+        ("logs per (trigger, slot) > 1", str(f["multi_logs"]), "0"),
+        ("deliveries retried", str(f["retried"]), ""),
+        ("naive beat: all sent (s after T1)", naive_text, ""),
+        ("speed-up vs naive (all logged)", speedup, "≥ 10x"),
+    ]
+    print(f"{'eventsys trigger engine (PostgreSQL + Redis)':<36} {'value':>24}   issue target (N=10,000)")
+    for name, value, target in rows:
+        print(f"{name:<36} {value:>24}   {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--naive-timeout", type=float, default=60)
+    parser.add_argument("--pool", choices=sorted(CONCURRENCY), default="threads")
+    args = parser.parse_args()
+
+    log_dir = Path(tempfile.mkdtemp(prefix="eventsys-bench-dispatch-"))
+    env = bench_env(str(log_dir))
+    os.environ.update(env)
+    reset_stores(env)
+    sink, sink_conn, sink_url = start_sink()
+    processes: list = []
+    try:
+        import django
+
+        django.setup()
+        processes.append(spawn("beat", ["beat"], env, log_dir))
+        for i in (1, 2):
+            pool = ["--pool", args.pool, "--concurrency", str(CONCURRENCY[args.pool])]
+            processes.append(spawn(f"worker{i}", ["worker", "-n", f"bench{i}@%h", *pool], env, log_dir))
+        wait_ready(processes, log_dir)
+        t0 = create_triggers(args.n, sink_url).timestamp()
+        seen = wait_engine(args.n, t0, 120 + args.n / 100, processes, log_dir)
+        stop(processes)
+        records = stop_sink(sink, sink_conn)
+        figures = engine_figures(args.n, t0, seen, records, dispatch_enqueued_at(args.n, log_dir))
+        naive = run_naive(args.n, args.naive_timeout, env, log_dir)
+    finally:
+        stop(processes)
+        if sink.is_alive():
+            sink.terminate()
+    print(f"process logs: {log_dir}")
+    report(args.n, args.pool, figures, naive, args.naive_timeout)
+
+
+if __name__ == "__main__":
+    main()

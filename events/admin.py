@@ -1,0 +1,72 @@
+from django.contrib import admin
+
+from events import services
+from events.models import Attendee, Event
+
+
+class AttendeeInline(admin.TabularInline):
+    model = Attendee
+    extra = 0
+    fields = ["name", "email", "status", "created_at", "promoted_at", "cancelled_at"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "organiser",
+        "start_time",
+        "end_time",
+        "timezone",
+        "seats_taken",
+        "max_capacity",
+        "waitlist_length",
+    ]
+    list_filter = ["timezone", "start_time"]
+    search_fields = ["name", "location", "organiser__username"]
+    list_select_related = ["organiser"]
+    date_hierarchy = "start_time"
+    readonly_fields = ["seats_taken", "waitlist_length", "uid", "sequence", "created_at", "updated_at"]
+    raw_id_fields = ["organiser"]
+    inlines = [AttendeeInline]
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in services.EVENT_FIELDS if name in form.cleaned_data}
+        if change:
+            services.event_update(event=obj, **fields)
+        else:
+            obj.pk = services.event_create(organiser=form.cleaned_data["organiser"], **fields).pk
+
+
+@admin.register(Attendee)
+class AttendeeAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "event", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "email", "event__name"]
+    list_select_related = ["event"]
+    readonly_fields = [
+        "event",
+        "name",
+        "email",
+        "status",
+        "created_at",
+        "promoted_at",
+        "promotion_emailed_at",
+        "cancelled_at",
+    ]
+    exclude = ["cancel_token_hash"]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Cancel (frees the seat for the waiting list)")
+    def cancel(self, request, queryset):
+        for attendee in queryset:
+            services.attendee_cancel(attendee=attendee)

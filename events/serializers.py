@@ -1,0 +1,90 @@
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from events.models import Attendee, Event
+from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
+
+
+class EventSerializer(serializers.ModelSerializer):
+    """Times with an offset are taken as given; times without one are read in the event's `timezone`.
+
+    Responses render times in the event's zone, or in the zone asked for with `?tz=Area/City`.
+    """
+
+    start_time = WallClockDateTimeField()
+    end_time = WallClockDateTimeField()
+    timezone = TimeZoneField(required=False, default="UTC")
+    max_capacity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    seats_left = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Event
+        fields = [
+            "id",
+            "name",
+            "location",
+            "description",
+            "start_time",
+            "end_time",
+            "timezone",
+            "max_capacity",
+            "seats_taken",
+            "seats_left",
+            "waitlist_length",
+        ]
+        read_only_fields = ["id", "seats_taken", "waitlist_length"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        zone = self.context.get("tz") or ZoneInfo(instance.timezone)
+        for name in ("start_time", "end_time"):
+            data[name] = timezone.localtime(getattr(instance, name), zone).isoformat()
+        return data
+
+    def validate(self, attrs):
+        zone_name = attrs.get("timezone") or (self.instance.timezone if self.instance else "UTC")
+        zone = ZoneInfo(zone_name)
+        for name in ("start_time", "end_time"):
+            value = attrs.get(name)
+            if value is not None and value.tzinfo is None:
+                attrs[name] = timezone.make_aware(value, zone)
+        start = attrs.get("start_time", getattr(self.instance, "start_time", None))
+        end = attrs.get("end_time", getattr(self.instance, "end_time", None))
+        if start and end and end <= start:
+            raise serializers.ValidationError({"end_time": ["The event must end after it starts."]})
+        return attrs
+
+
+class AttendeeSerializer(serializers.ModelSerializer):
+    waitlist = serializers.BooleanField(
+        write_only=True, required=False, default=False, help_text="Join the waiting list if the event is full."
+    )
+    position = serializers.SerializerMethodField(help_text="Place on the waiting list (waitlisted only).")
+
+    class Meta:
+        model = Attendee
+        fields = ["id", "name", "email", "waitlist", "status", "position", "created_at"]
+        read_only_fields = ["id", "status", "created_at"]
+        extra_kwargs = {"email": {"validators": []}}
+
+    def get_position(self, obj) -> int | None:
+        if obj.status != Attendee.Status.WAITLISTED:
+            return None
+        return getattr(obj, "waitlist_position", None)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        zone = self.context["tz"]  # the attendee views always pass the zone: ?tz= or the event's
+        data["created_at"] = timezone.localtime(instance.created_at, zone).isoformat()
+        return data
+
+
+class AttendeeRegisteredSerializer(AttendeeSerializer):
+    cancel_token = serializers.CharField(
+        read_only=True, help_text="Cancels this registration (DELETE …/attendees/{id}/?cancel_token=). Shown once."
+    )
+
+    class Meta(AttendeeSerializer.Meta):
+        fields = [*AttendeeSerializer.Meta.fields, "cancel_token"]
