@@ -18,6 +18,14 @@ def _fresh_throttles():
 
 
 @pytest.fixture(autouse=True)
+def _database_clock_follows_frozen_time(monkeypatch):
+    """Services read the database's clock; in tests it is Django's, so time-machine can freeze it."""
+    from django.utils import timezone
+
+    monkeypatch.setattr("eventsys.clock.database_now", timezone.now)
+
+
+@pytest.fixture(autouse=True)
 def _no_broker_publishing(monkeypatch):
     """Tests never publish to the real broker by accident: a test that enqueues patches the enqueue."""
 

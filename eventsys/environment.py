@@ -86,7 +86,7 @@ def env_time_zone(name: str, default: str) -> str:
     value = env_str(name, default)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ImproperlyConfigured(f"{name} must be an IANA time zone such as Europe/London, got {value!r}") from None
     return value
 

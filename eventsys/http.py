@@ -42,7 +42,10 @@ TIMESTAMP_HEADER = "X-Eventsys-Timestamp"
 USER_AGENT = "eventsys/1.0"
 EXCERPT_CHARS = 1000
 _CHUNK_BYTES = 16384
-_METADATA_ADDRESSES = frozenset(map(ipaddress.ip_address, ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")))
+_METADATA_ADDRESSES = frozenset(
+    map(ipaddress.ip_address, ("169.254.169.254", "fd00:ec2::254", "fd20:ce::254", "100.100.100.200"))
+)
+_METADATA_NETWORKS = (ipaddress.ip_network("192.0.0.0/24"),)  # IETF protocol assignments; 192.0.0.192 is OCI's
 _METADATA = "a cloud metadata address"
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 _ADDRESS_KINDS = (
@@ -54,6 +57,9 @@ _ADDRESS_KINDS = (
     ("is_reserved", "a reserved address"),
     ("is_site_local", "a site-local address"),
 )
+# What WEBHOOK_ALLOW_PRIVATE_NETWORKS lifts: the machine itself and the networks beside it. Link-local
+# (cloud credential endpoints live there), metadata, unspecified, multicast and reserved stay refused.
+_LIFTABLE = frozenset({"a loopback address", "a private address", "a site-local address", "not a public address"})
 
 
 class ForbiddenDestination(ValueError):
@@ -127,7 +133,7 @@ def _check(url: str) -> _Target:
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS
     for address in addresses:
         reason = _forbidden_reason(address)
-        if reason and (not allow_private or reason == _METADATA):  # metadata endpoints hand out credentials
+        if reason and (not allow_private or reason not in _LIFTABLE):
             where = f"{host} is" if address == host else f"{host} resolves to {address},"
             raise ForbiddenDestination(f"{where} {reason}; requests to private networks are not allowed")
     host_header = f"[{host}]" if ":" in host else host
@@ -163,7 +169,7 @@ def _forbidden_reason(address: str) -> str | None:
         if embedded is not None:
             candidates.insert(0, embedded)
     for candidate in candidates:
-        if candidate in _METADATA_ADDRESSES:
+        if candidate in _METADATA_ADDRESSES or any(candidate in net for net in _METADATA_NETWORKS):
             return _METADATA
         for attribute, reason in _ADDRESS_KINDS:
             if getattr(candidate, attribute, False):
@@ -392,7 +398,8 @@ def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, bod
     else:
         kind, error = "failed", f"HTTP {status}"
     retry_after = _parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
-    excerpt = body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+    # NUL cannot be stored in a PostgreSQL text column; a receiver may well send one.
+    excerpt = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:EXCERPT_CHARS]
     return Outcome(kind, status, latency_ms, error, excerpt, retry_after)
 
 
@@ -412,4 +419,4 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 def _failure(kind: str, error: str, started: float | None = None) -> Outcome:
     latency_ms = 0 if started is None else round((time.perf_counter() - started) * 1000)
-    return Outcome(kind, None, latency_ms, error, "", None)
+    return Outcome(kind, None, latency_ms, error.replace("\x00", "\ufffd"), "", None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from eventsys.environment import (
     env_bool,
@@ -177,6 +178,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["eventsys.api.filters.RejectUnknownQueryParams"],
     "EXCEPTION_HANDLER": "eventsys.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "eventsys.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -241,6 +247,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
+# System tasks (dispatch, sweep, retention, heartbeat) have their own queue, so a backlog of
+# deliveries never delays the dispatcher: workers consume both queues (kombu alternates between
+# them), and a busy deployment can run a worker dedicated to `system` (`-Q system`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("system"), Queue("celery")]
+CELERY_TASK_ROUTES = {
+    name: {"queue": "system"}
+    for name in ("triggers.dispatch", "triggers.sweep", "triggers.retention", "eventsys.heartbeat")
+}
 CELERY_BEAT_SCHEDULER = "eventsys.ops.scheduler:HeartbeatDatabaseScheduler"
 # Beat re-reads its schedule from the database at least this often (seconds).
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
@@ -261,8 +276,11 @@ TRIGGER_DELIVERY_MAX_ATTEMPTS = env_int("TRIGGER_DELIVERY_MAX_ATTEMPTS", 6, mini
 TRIGGER_RETRY_BASE_SECONDS = env_int("TRIGGER_RETRY_BASE_SECONDS", 10, minimum=1)
 TRIGGER_RETRY_MAX_SECONDS = env_int("TRIGGER_RETRY_MAX_SECONDS", 3600, minimum=1)
 TRIGGER_DISABLE_AFTER_FAILURES = env_int("TRIGGER_DISABLE_AFTER_FAILURES", 5, minimum=1)
-# An enqueued or running delivery owns its log row this long; after it, the sweeper re-enqueues.
+# A running delivery attempt owns its log row this long (longer than the task's time limit), an
+# enqueued one TRIGGER_REQUEUE_AFTER_SECONDS (long enough for a deep queue to drain); after that the
+# sweeper re-enqueues it: a lost message or a killed worker delays a delivery, never loses it.
 TRIGGER_DELIVERY_LEASE_SECONDS = env_int("TRIGGER_DELIVERY_LEASE_SECONDS", 120, minimum=60)
+TRIGGER_REQUEUE_AFTER_SECONDS = env_int("TRIGGER_REQUEUE_AFTER_SECONDS", 600, minimum=60)
 TRIGGER_MAX_PAYLOAD_BYTES = env_int("TRIGGER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=1024)
 
 # The system schedule, declared once; DatabaseScheduler upserts these rows by name at start.

@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
+from eventsys.api.errors import DomainError
 from triggers import services
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 
@@ -23,19 +25,27 @@ class TriggerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Fire now")
     def fire_now(self, request, queryset):
-        for trigger in queryset:
-            services.trigger_fire(trigger=trigger)
-        self.message_user(request, f"Fired {queryset.count()} trigger(s).", messages.SUCCESS)
+        self._apply(request, queryset, services.trigger_fire, "Fired")
 
     @admin.action(description="Pause")
     def pause(self, request, queryset):
-        for trigger in queryset.exclude(status=Trigger.Status.COMPLETED):
-            services.trigger_pause(trigger=trigger)
+        self._apply(request, queryset, services.trigger_pause, "Paused")
 
     @admin.action(description="Resume")
     def resume(self, request, queryset):
-        for trigger in queryset.exclude(status=Trigger.Status.COMPLETED):
-            services.trigger_resume(trigger=trigger)
+        self._apply(request, queryset, services.trigger_resume, "Resumed")
+
+    def _apply(self, request, queryset, action, verb: str) -> None:
+        """Run a service per trigger; a refusal is reported on its row, not raised as a 500."""
+        done = 0
+        for trigger in queryset:
+            try:
+                action(trigger=trigger)
+                done += 1
+            except (ValidationError, DomainError) as exc:
+                detail = "; ".join(getattr(exc, "messages", None) or [str(getattr(exc, "detail", exc))])
+                self.message_user(request, f"{trigger}: {detail}", messages.WARNING)
+        self.message_user(request, f"{verb} {done} trigger(s).", messages.SUCCESS)
 
 
 class DeliveryAttemptInline(admin.TabularInline):

@@ -153,8 +153,9 @@ class ExecutionLog(models.Model):
             # the sweeper: pending deliveries whose attempt is due or whose lease ran out
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="triggers_log_attempt_due"),
             models.Index(fields=["lease_until"], condition=Q(status="pending"), name="triggers_log_lease"),
-            # retention: archive / delete by age
-            models.Index(fields=["state", "created_at"], name="triggers_log_retention"),
+            # retention: archive active logs by age, delete any log by age
+            models.Index(fields=["created_at"], condition=Q(state="active"), name="triggers_log_to_archive"),
+            models.Index(fields=["created_at"], name="triggers_log_created"),
         ]
         constraints = [
             # Two dispatchers can race for the same slot; this makes the second insert a no-op.

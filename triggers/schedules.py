@@ -15,10 +15,12 @@ plus, for hour-``*`` jobs only, at the second occurrence of ``w``.
 """
 
 import re
+from bisect import bisect_right
 from calendar import monthrange
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, date, datetime, timedelta
+from functools import lru_cache
 from itertools import islice
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -279,8 +281,18 @@ class Cron(_Base):
                 return (first, second)
         return (first,)
 
-    def _instants_on(self, day: date) -> list[datetime]:
+    def _instants_on(self, day: date) -> tuple[datetime, ...]:
         """All firing instants for the local date `day`, sorted and deduplicated."""
+        try:
+            offset = _steady_offset(self._zone, day)
+        except OverflowError:  # the edge of datetime's range: take the careful path
+            offset = None
+        if offset is not None:  # no clock change that day: every wall time is one instant, in order
+            return tuple(
+                datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC) - offset
+                for hour in self._hours
+                for minute in self._minutes
+            )
         found: set[datetime] = set()
         for hour in self._hours:
             for minute in self._minutes:
@@ -288,15 +300,30 @@ class Cron(_Base):
                     found.update(self._fire_times(datetime(day.year, day.month, day.day, hour, minute)))
                 except OverflowError:  # the edge of datetime's range
                     continue
-        return sorted(found)
+        return tuple(sorted(found))
 
     def _iter_after(self, after: datetime) -> Iterator[datetime]:
         latest = after
         for day in self._days_from(after.astimezone(self._zone).date()):
-            for instant in self._instants_on(day):
-                if instant > latest:
-                    yield instant
-                    latest = instant
+            instants = _instants_on_cached(self, day)
+            for instant in instants[bisect_right(instants, latest) :]:
+                yield instant
+                latest = instant
+
+
+@lru_cache(maxsize=4096)
+def _instants_on_cached(cron: Cron, day: date) -> tuple[datetime, ...]:
+    # Many triggers share an expression and zone, and the dispatcher asks about the same days over and
+    # over: a day's instants are computed once per process.
+    return cron._instants_on(day)
+
+
+def _steady_offset(zone: ZoneInfo, day: date) -> timedelta | None:
+    """The zone's UTC offset on `day` if it is the same from the first to the last minute, else None."""
+    first = datetime(day.year, day.month, day.day, tzinfo=zone).utcoffset()
+    last = datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=zone).utcoffset()
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=zone).utcoffset()
+    return first if first == last == noon else None
 
 
 @dataclass(frozen=True)

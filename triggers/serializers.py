@@ -1,3 +1,4 @@
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.utils import extend_schema_field
@@ -18,7 +19,7 @@ class TriggerSerializer(serializers.ModelSerializer):
     schedule_time = WallClockDateTimeField(required=False, allow_null=True)
     end_at = WallClockDateTimeField(required=False, allow_null=True)
     is_recurring = serializers.BooleanField(required=False, default=False)
-    interval = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    interval = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
     cron = serializers.CharField(required=False, allow_blank=True, max_length=120)
     timezone = TimeZoneField(required=False, default="UTC")
     api_endpoint = serializers.URLField(required=False, allow_blank=True, max_length=2000)
@@ -72,8 +73,18 @@ class TriggerSerializer(serializers.ModelSerializer):
         data["is_recurring"] = instance.schedule_type != Trigger.ScheduleType.ONE_OFF
         return data
 
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            # On update an omitted field keeps its value: defaults apply on create only.
+            for name in ("is_recurring", "timezone"):
+                fields[name].default = serializers.empty
+        return fields
+
     def validate(self, attrs):
         current = self.instance
+        if current is not None and current.cron and "cron" not in attrs and ({"interval", "is_recurring"} & set(attrs)):
+            attrs["cron"] = ""  # asking for an interval or a one-off replaces the cron expression
         merged = {
             name: attrs.get(name, getattr(current, name, None) if current else None)
             for name in ("schedule_time", "interval", "cron", "timezone", "end_at")
@@ -104,7 +115,10 @@ class TriggerSerializer(serializers.ModelSerializer):
         for name in ("schedule_time", "end_at"):
             value = attrs.get(name)
             if value is not None and value.tzinfo is None:
-                attrs[name] = value.replace(tzinfo=zone)
+                try:
+                    attrs[name] = value.replace(tzinfo=zone).astimezone(UTC)
+                except OverflowError:
+                    raise serializers.ValidationError({name: ["The time is out of range."]}) from None
         if current is not None and attrs["schedule_type"] == current.schedule_type:
             attrs.pop("schedule_type")  # unchanged: not a schedule change by itself
         return attrs

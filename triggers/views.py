@@ -1,10 +1,10 @@
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from eventsys.api.filters import query_datetime, query_id
 from triggers import services
 from triggers.models import ExecutionLog, Trigger
 from triggers.serializers import (
@@ -36,7 +36,7 @@ def filter_logs(queryset, params):
             continue
         if param in _LOG_CHOICES and value not in _LOG_CHOICES[param]:
             errors[param] = [f"Must be one of {', '.join(_LOG_CHOICES[param])}."]
-        elif param == "trigger" and not value.isdigit():
+        elif param == "trigger" and query_id(value) is None:
             errors[param] = ["Must be a trigger id."]
         else:
             queryset = queryset.filter(**{field: value})
@@ -44,8 +44,8 @@ def filter_logs(queryset, params):
         value = params.get(param)
         if value is None:
             continue
-        when = parse_datetime(value)
-        if when is None or when.tzinfo is None:
+        when = query_datetime(value)
+        if when is None:
             errors[param] = ["Must be an ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
         else:
             queryset = queryset.filter(**{lookup: when})

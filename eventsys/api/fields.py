@@ -9,7 +9,7 @@ def zone_or_none(name: str) -> ZoneInfo | None:
     """The IANA zone called `name`, or None when there is no such zone."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):  # OSError: a name like "America" (a folder)
         return None
 
 

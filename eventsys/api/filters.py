@@ -5,6 +5,10 @@ names the parameters it reads in `query_params_allowed`; pagination, format and 
 its other filter backends are always allowed.
 """
 
+import re
+from datetime import UTC, datetime
+
+from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 
@@ -46,3 +50,20 @@ class StableOrderingFilter(OrderingFilter):
         if not any(field.lstrip("-") in ("id", "pk") for field in ordering):
             ordering.append("id")
         return ordering
+
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def query_id(value: str) -> int | None:
+    """A positive database id from a query parameter, or None when it is not one."""
+    return int(value) if _ID.fullmatch(value) and int(value) > 0 else None
+
+
+def query_datetime(value: str) -> datetime | None:
+    """An ISO 8601 time with an offset from a query parameter, in UTC; None when malformed or naive."""
+    try:
+        when = parse_datetime(value)
+        return when.astimezone(UTC) if when is not None and when.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None

@@ -396,6 +396,35 @@ def test_metadata_addresses_stay_refused_when_private_networks_are_allowed(allow
     validate_destination_url("http://10.0.0.1/")
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.170.2/v2/credentials", "a link-local address"),  # AWS ECS task credentials
+        ("http://[fd20:ce::254]/", "a cloud metadata address"),  # GCP over IPv6
+        ("http://192.0.0.192/", "a cloud metadata address"),  # OCI
+        ("http://0.0.0.0:8000/", "an unspecified address"),
+        ("http://224.0.0.1/", "a multicast address"),
+    ],
+)
+def test_credential_endpoints_and_non_unicast_stay_refused_when_private_networks_are_allowed(
+    allow_private, no_connections, url, reason
+):
+    with pytest.raises(ForbiddenDestination, match=reason):
+        validate_destination_url(url)
+    assert post_json(url, b"{}").kind == "failed"
+
+
+def test_oracle_metadata_address_is_refused(deny_private, no_connections):
+    with pytest.raises(ForbiddenDestination, match="a cloud metadata address"):
+        validate_destination_url("http://192.0.0.192/opc/v2/instance/")
+
+
+def test_nul_bytes_in_a_response_never_reach_the_excerpt(server, allow_private):
+    server.respond(200, b"ok\x00binary")
+    outcome = post_json(server.url(), b"{}")
+    assert outcome.delivered and "\x00" not in outcome.response_excerpt and outcome.response_excerpt.startswith("ok")
+
+
 def test_loopback_message_is_user_facing(deny_private):
     with pytest.raises(ForbiddenDestination) as info:
         validate_destination_url("http://localhost/")

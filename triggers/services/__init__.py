@@ -1,7 +1,7 @@
 """Every write and rule about triggers: lifecycle, dispatch, delivery, retention."""
 
 from triggers.services.delivery import deliveries_requeue, delivery_attempt, retry_delay
-from triggers.services.dispatch import DispatchResult, database_now, dispatch_due
+from triggers.services.dispatch import DispatchResult, dispatch_due
 from triggers.services.retention import RetentionResult, logs_retention_apply
 from triggers.services.triggers import (
     TriggerCompleted,
@@ -23,7 +23,6 @@ __all__ = [
     "DispatchResult",
     "RetentionResult",
     "TriggerCompleted",
-    "database_now",
     "deliveries_requeue",
     "delivery_attempt",
     "dispatch_due",

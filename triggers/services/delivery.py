@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
+from eventsys import clock
 from eventsys.http import Outcome, post_json
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services.enqueue import enqueue_deliveries_on_commit
@@ -38,11 +38,12 @@ def retry_delay(attempt: int, *, retry_after: float | None = None, rng=random.ra
 
 def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) -> str:
     """Make the due attempt of one delivery. Returns what happened (for the task's result and logs)."""
-    now = now or timezone.now()
+    now = now or clock.database_now()
     claimed = ExecutionLog.objects.filter(
         delivery_id=delivery_id,
         status=ExecutionLog.DeliveryStatus.PENDING,
         next_attempt_at__lte=now + _EARLY_TOLERANCE,
+        attempts__lt=settings.TRIGGER_DELIVERY_MAX_ATTEMPTS,
     ).update(
         attempts=F("attempts") + 1,
         next_attempt_at=None,
@@ -52,7 +53,7 @@ def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) ->
         return "not-due"  # delivered, given up, or another worker holds this attempt
     log = ExecutionLog.objects.select_related("trigger").get(delivery_id=delivery_id)
     outcome = delivery_send(log=log)
-    _record(log=log, outcome=outcome, started_at=now, finished_at=timezone.now())
+    _record(log=log, outcome=outcome, started_at=now, finished_at=now + timedelta(milliseconds=outcome.latency_ms))
     return outcome.kind
 
 
@@ -115,19 +116,34 @@ def _count_failure(*, trigger_id: int, error: str) -> None:
 @transaction.atomic
 def deliveries_requeue(*, now: datetime | None = None, limit: int = 1000) -> int:
     """The sweeper: enqueue pending deliveries whose attempt is due and not enqueued, or whose lease
-    ran out (a lost message, a killed worker). Returns how many were enqueued."""
-    now = now or timezone.now()
-    rows = list(
-        ExecutionLog.objects.select_for_update(skip_locked=True)
-        .filter(status=ExecutionLog.DeliveryStatus.PENDING)
-        .filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True, next_attempt_at__lte=now))
-        .values_list("pk", "delivery_id")[:limit]
+    ran out (a lost message, a killed worker). Returns how many were enqueued.
+
+    A delivery whose attempts are used up and whose last attempt never reported back is marked
+    failed instead: the attempt bound holds even for a worker killed on every attempt.
+    """
+    now = now or clock.database_now()
+    expired = Q(lease_until__lt=now) | Q(lease_until__isnull=True, next_attempt_at__lte=now)
+    pending = ExecutionLog.objects.select_for_update(skip_locked=True).filter(
+        status=ExecutionLog.DeliveryStatus.PENDING
     )
+    exhausted = pending.filter(expired, attempts__gte=settings.TRIGGER_DELIVERY_MAX_ATTEMPTS)
+    for log_id, trigger_id in exhausted.values_list("pk", "trigger_id")[:limit]:
+        error = "attempts exhausted: the last attempt never reported back (worker lost?)"
+        ExecutionLog.objects.filter(pk=log_id).update(
+            status=ExecutionLog.DeliveryStatus.FAILED, completed_at=now, lease_until=None, error=error
+        )
+        _count_failure(trigger_id=trigger_id, error=error)
+    rows = list(pending.filter(expired).values_list("pk", "delivery_id")[:limit])
     if not rows:
         return 0
     ExecutionLog.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-        lease_until=now + timedelta(seconds=settings.TRIGGER_DELIVERY_LEASE_SECONDS),
+        lease_until=enqueue_lease_until(now),
         next_attempt_at=Coalesce("next_attempt_at", Value(now)),
     )
     enqueue_deliveries_on_commit([delivery_id for _, delivery_id in rows])
     return len(rows)
+
+
+def enqueue_lease_until(now: datetime) -> datetime:
+    """Until when an enqueued delivery owns its log: long enough for a deep queue to drain."""
+    return now + timedelta(seconds=settings.TRIGGER_REQUEUE_AFTER_SECONDS)

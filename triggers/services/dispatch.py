@@ -1,13 +1,15 @@
 """The dispatcher: claim due triggers, log each slot once, advance the schedule, enqueue delivery."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
+from eventsys import clock
 from triggers.models import ExecutionLog, Trigger
 from triggers.schedules import InvalidSchedule
+from triggers.services.delivery import enqueue_lease_until
 from triggers.services.enqueue import enqueue_deliveries_on_commit
 from triggers.services.triggers import new_execution_log, trigger_schedule
 
@@ -17,16 +19,6 @@ class DispatchResult:
     fired: int = 0
     skipped: int = 0
     batches: int = 0
-
-
-def database_now() -> datetime:
-    """The database server's clock: every dispatcher agrees on "now" whatever its host's clock says."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT clock_timestamp()")
-            return cursor.fetchone()[0]
-        cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
-        return datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=UTC)
 
 
 def dispatch_due(
@@ -40,28 +32,27 @@ def dispatch_due(
     batch_size = batch_size or settings.TRIGGER_DISPATCH_BATCH
     result = DispatchResult()
     for _ in range(max_batches):
-        fired, skipped = _dispatch_batch(now=now or database_now(), batch_size=batch_size)
-        if fired + skipped == 0:
-            break
+        claimed, fired, skipped = _dispatch_batch(now=now or clock.database_now(), batch_size=batch_size)
         result.fired += fired
         result.skipped += skipped
-        result.batches += 1
-        if fired + skipped < batch_size:
+        result.batches += claimed > 0
+        if claimed < batch_size:
             break
     return result
 
 
 @transaction.atomic
-def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
+def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
+    """(rows claimed, fired, skipped) for one batch."""
     due = list(
         Trigger.objects.select_for_update(skip_locked=True)
         .filter(status=Trigger.Status.ACTIVE, next_run_at__lte=now)
         .order_by("next_run_at")[:batch_size]
     )
     if not due:
-        return 0, 0
+        return 0, 0, 0
     grace = timedelta(seconds=settings.TRIGGER_MISFIRE_GRACE_SECONDS)
-    lease_until = now + timedelta(seconds=settings.TRIGGER_DELIVERY_LEASE_SECONDS)
+    lease_until = enqueue_lease_until(now)
     logs, fired, skipped = [], 0, 0
     for trigger in due:
         try:
@@ -73,7 +64,13 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
             continue
         slot = trigger.next_run_at
         due_slots = max(schedule.count_between(slot, now), 1)
-        fire = not (trigger.misfire_policy == Trigger.MisfirePolicy.SKIP and now - slot > grace)
+        if trigger.misfire_policy == Trigger.MisfirePolicy.SKIP:
+            # Slots missed during downtime are skipped; the latest still fires if it is within the grace.
+            recent = _latest_slot_since(schedule, max(slot, now - grace), now)
+            fire = recent is not None
+            slot = recent or slot
+        else:
+            fire = True  # fire_once: every due slot coalesced into one firing
         log = new_execution_log(
             trigger,
             source=ExecutionLog.Source.SCHEDULE,
@@ -106,4 +103,14 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int]:
         [t for t in due if t.status != Trigger.Status.DISABLED], ["next_run_at", "status", "run_count", "last_run_at"]
     )
     enqueue_deliveries_on_commit([log.delivery_id for log in logs if log.status == ExecutionLog.DeliveryStatus.PENDING])
-    return fired, skipped
+    return len(due), fired, skipped
+
+
+def _latest_slot_since(schedule, start: datetime, now: datetime) -> datetime | None:
+    """The last firing instant in [start, now], or None. The window is short (the misfire grace)."""
+    latest = None
+    instant = schedule.next_after(start - timedelta(microseconds=1))
+    while instant is not None and instant <= now:
+        latest = instant
+        instant = schedule.next_after(instant)
+    return latest

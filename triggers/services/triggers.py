@@ -10,11 +10,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from eventsys import clock
 from eventsys.api.errors import Conflict
 from eventsys.http import ForbiddenDestination, validate_destination_url
 from triggers.models import ExecutionLog, Trigger
 from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded
-from triggers.services.delivery import delivery_attempt_record, delivery_send
+from triggers.services.delivery import delivery_attempt_record, delivery_send, enqueue_lease_until
 from triggers.services.enqueue import enqueue_deliveries_on_commit
 
 SCHEDULE_FIELDS = {
@@ -27,6 +28,7 @@ SCHEDULE_FIELDS = {
     "end_at",
     "max_runs",
 }
+_TICK = timedelta(microseconds=1)
 EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "kind", "api_endpoint", "api_payload", "misfire_policy"}
 
 
@@ -45,13 +47,16 @@ def execution_logs_visible_to(user) -> QuerySet[ExecutionLog]:
 
 def trigger_schedule(trigger: Trigger) -> Schedule:
     """The trigger's schedule, bounded by its end time. Raises InvalidSchedule."""
-    if trigger.schedule_type == Trigger.ScheduleType.ONE_OFF:
-        schedule: Schedule = OneOff(trigger.schedule_time)
-    elif trigger.schedule_type == Trigger.ScheduleType.INTERVAL:
-        schedule = Interval(trigger.schedule_time, trigger.interval_delta)
-    else:
-        schedule = Cron(trigger.cron, trigger.timezone)
-    return bounded(schedule, end_at=trigger.end_at)
+    try:
+        if trigger.schedule_type == Trigger.ScheduleType.ONE_OFF:
+            schedule: Schedule = OneOff(trigger.schedule_time)
+        elif trigger.schedule_type == Trigger.ScheduleType.INTERVAL:
+            schedule = Interval(trigger.schedule_time, trigger.interval_delta)
+        else:
+            schedule = Cron(trigger.cron, trigger.timezone)
+        return bounded(schedule, end_at=trigger.end_at)
+    except OverflowError:
+        raise InvalidSchedule("The schedule reaches past the year 9999.") from None
 
 
 def trigger_upcoming(trigger: Trigger, count: int = 5) -> list[datetime]:
@@ -66,10 +71,19 @@ def trigger_upcoming(trigger: Trigger, count: int = 5) -> list[datetime]:
     return [trigger.next_run_at, *schedule.upcoming(trigger.next_run_at, count - 1)]
 
 
-def _validate(trigger: Trigger, *, now: datetime, check_destination: bool, reschedule: bool = True) -> None:
+def _validate(
+    trigger: Trigger,
+    *,
+    now: datetime,
+    check_destination: bool,
+    check_schedule: bool = True,
+    keep_overdue: datetime | None = None,
+) -> None:
     """Every rule a trigger must satisfy before it is stored; errors name the field.
 
-    With `reschedule`, an active trigger's next run is recomputed from `now`.
+    With `check_schedule`, the schedule is validated and an active trigger's next run recomputed from
+    `now`; `keep_overdue`, a slot already due under the old schedule, is kept when the new schedule
+    still has it, so editing a trigger never loses a firing that is late.
     """
     errors: dict[str, list[str]] = {}
     if trigger.kind == Trigger.Kind.API:
@@ -84,14 +98,18 @@ def _validate(trigger: Trigger, *, now: datetime, check_destination: bool, resch
         size = len(json.dumps(trigger.api_payload, separators=(",", ":")).encode())
         if size > settings.TRIGGER_MAX_PAYLOAD_BYTES:
             errors["api_payload"] = [f"The payload is {size} bytes; at most {settings.TRIGGER_MAX_PAYLOAD_BYTES}."]
-    try:
-        schedule = trigger_schedule(trigger) if reschedule else None
-    except InvalidSchedule as exc:
-        field = "timezone" if "time zone" in str(exc).lower() else _schedule_field(trigger)
-        errors.setdefault(field, []).append(str(exc))
-        schedule = None
+    schedule = None
+    if check_schedule:
+        try:
+            schedule = trigger_schedule(trigger)
+        except InvalidSchedule as exc:
+            field = "timezone" if "time zone" in str(exc).lower() else _schedule_field(trigger)
+            errors.setdefault(field, []).append(str(exc))
     if schedule is not None and trigger.status == Trigger.Status.ACTIVE:
-        first = schedule.next_after(now - timedelta(microseconds=1))
+        first = schedule.next_after(now - _TICK)
+        overdue = keep_overdue is not None and keep_overdue <= now
+        if overdue and schedule.next_after(keep_overdue - _TICK) == keep_overdue:
+            first = keep_overdue
         if first is None:
             if trigger.schedule_type == Trigger.ScheduleType.ONE_OFF:
                 errors.setdefault("schedule_time", []).append("A one-off trigger must be scheduled in the future.")
@@ -100,6 +118,9 @@ def _validate(trigger: Trigger, *, now: datetime, check_destination: bool, resch
         trigger.next_run_at = first
     if errors:
         raise ValidationError(errors)
+    limit_reached = trigger.max_runs is not None and trigger.run_count >= trigger.max_runs
+    if trigger.status == Trigger.Status.ACTIVE and limit_reached:
+        trigger.status, trigger.next_run_at = Trigger.Status.COMPLETED, None
     trigger.full_clean(exclude=["owner", "signing_secret"])
 
 
@@ -113,7 +134,7 @@ def trigger_create(*, owner, now: datetime | None = None, **fields) -> Trigger:
     if unknown:
         raise TypeError(f"trigger_create() got unexpected fields {sorted(unknown)}")
     trigger = Trigger(owner=owner, signing_secret=_new_secret(), **fields)
-    _validate(trigger, now=now or timezone.now(), check_destination=True)
+    _validate(trigger, now=now or clock.database_now(), check_destination=True)
     trigger.save()
     return trigger
 
@@ -125,18 +146,18 @@ def trigger_update(*, trigger: Trigger, now: datetime | None = None, **changes) 
     if unknown:
         raise TypeError(f"trigger_update() got unexpected fields {sorted(unknown)}")
     trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
-    endpoint_changed = "api_endpoint" in changes and changes["api_endpoint"] != trigger.api_endpoint
+    before = (trigger.kind, trigger.api_endpoint, trigger.next_run_at)
     for name, value in changes.items():
         setattr(trigger, name, value)
     schedule_changed = bool(SCHEDULE_FIELDS & set(changes))
     if schedule_changed and trigger.status == Trigger.Status.COMPLETED:
         trigger.status = Trigger.Status.ACTIVE
-        trigger.run_count = 0
     _validate(
         trigger,
-        now=now or timezone.now(),
-        check_destination=endpoint_changed,
-        reschedule=schedule_changed and trigger.status == Trigger.Status.ACTIVE,
+        now=now or clock.database_now(),
+        check_destination=(trigger.kind, trigger.api_endpoint) != before[:2],
+        check_schedule=schedule_changed,
+        keep_overdue=before[2],
     )
     trigger.save()
     return trigger
@@ -155,16 +176,27 @@ def trigger_pause(*, trigger: Trigger) -> Trigger:
 
 @transaction.atomic
 def trigger_resume(*, trigger: Trigger, now: datetime | None = None) -> Trigger:
-    """Reactivate a paused or disabled trigger from now on: slots passed meanwhile are not fired."""
+    """Reactivate a paused or disabled trigger from now on: slots passed meanwhile are not fired.
+
+    A trigger whose schedule ended meanwhile (a one-off whose time passed) becomes completed.
+    """
     trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
     if trigger.status == Trigger.Status.COMPLETED:
         raise TriggerCompleted()
     if trigger.status == Trigger.Status.ACTIVE:
         return trigger
-    trigger.status = Trigger.Status.ACTIVE
+    now = now or clock.database_now()
     trigger.consecutive_failures = 0
     trigger.disabled_reason = ""
-    _validate(trigger, now=now or timezone.now(), check_destination=False)
+    try:
+        ended = trigger_schedule(trigger).next_after(now - _TICK) is None
+    except InvalidSchedule:
+        ended = False  # _validate reports it on its field
+    trigger.status = Trigger.Status.COMPLETED if ended else Trigger.Status.ACTIVE
+    if ended:
+        trigger.next_run_at = None
+    else:
+        _validate(trigger, now=now, check_destination=False)
     trigger.save()
     return trigger
 
@@ -208,11 +240,11 @@ def new_execution_log(
 @transaction.atomic
 def trigger_fire(*, trigger: Trigger, now: datetime | None = None) -> ExecutionLog:
     """Fire now, outside the schedule: logged as manual; the schedule and run count are unchanged."""
-    now = now or timezone.now()
+    now = now or clock.database_now()
     log = new_execution_log(trigger, source=ExecutionLog.Source.MANUAL, scheduled_for=now, now=now)
     if log.status == ExecutionLog.DeliveryStatus.PENDING:
         log.next_attempt_at = now
-        log.lease_until = now + timedelta(seconds=settings.TRIGGER_DELIVERY_LEASE_SECONDS)
+        log.lease_until = enqueue_lease_until(now)
     log.save()
     Trigger.objects.filter(pk=trigger.pk).update(last_run_at=now)
     if log.status == ExecutionLog.DeliveryStatus.PENDING:
@@ -225,7 +257,7 @@ def trigger_test(*, trigger: Trigger, now: datetime | None = None) -> ExecutionL
 
     Logged with source `test`; not counted as a run, not retried, never disables the trigger.
     """
-    now = now or timezone.now()
+    now = now or clock.database_now()
     log = new_execution_log(trigger, source=ExecutionLog.Source.TEST, scheduled_for=now, now=now)
     if log.status != ExecutionLog.DeliveryStatus.PENDING:
         log.save()
@@ -237,7 +269,7 @@ def trigger_test(*, trigger: Trigger, now: datetime | None = None) -> ExecutionL
     log.latency_ms = outcome.latency_ms
     log.error = outcome.error[:500]
     log.response_excerpt = outcome.response_excerpt
-    log.completed_at = timezone.now()
+    log.completed_at = now + timedelta(milliseconds=outcome.latency_ms)
     with transaction.atomic():
         log.save()
         delivery_attempt_record(log=log, outcome=outcome, started_at=now)

@@ -199,14 +199,37 @@ def test_sweeper_enqueues_due_retries_once(alice, receiver, clock, django_captur
 
 
 def test_a_lost_message_is_re_enqueued_after_its_lease(alice, clock, django_capture_on_commit_callbacks, settings):
-    settings.TRIGGER_DELIVERY_LEASE_SECONDS = 120
+    settings.TRIGGER_REQUEUE_AFTER_SECONDS = 600
     log = fire_once(api_trigger(alice, "http://93.184.216.34/hook"), clock)  # enqueued, never consumed
-    assert deliveries_requeue() == 0
-    clock.shift(timedelta(seconds=121))
+    clock.shift(timedelta(seconds=599))
+    assert deliveries_requeue() == 0  # a deep queue may still deliver it
+    clock.shift(timedelta(seconds=2))
     with django_capture_on_commit_callbacks():
         assert deliveries_requeue() == 1
     log.refresh_from_db()
-    assert log.lease_until > log.created_at + timedelta(seconds=121)
+    assert log.lease_until > log.created_at + timedelta(seconds=601)
+
+
+def test_a_delivery_whose_worker_dies_on_every_attempt_still_stops_at_the_bound(
+    alice, receiver, clock, settings, django_capture_on_commit_callbacks
+):
+    settings.TRIGGER_DELIVERY_MAX_ATTEMPTS = 2
+    settings.TRIGGER_DISABLE_AFTER_FAILURES = 1
+    trigger = api_trigger(alice, receiver.url)
+    log = fire_once(trigger, clock)
+    killed = mock.patch("triggers.services.delivery.post_json", side_effect=SystemExit("worker killed"))
+    for _ in range(2):
+        with killed, pytest.raises(SystemExit):
+            delivery_attempt(delivery_id=log.delivery_id)
+        clock.shift(timedelta(seconds=settings.TRIGGER_DELIVERY_LEASE_SECONDS + 1))
+        with django_capture_on_commit_callbacks():
+            deliveries_requeue()
+    assert delivery_attempt(delivery_id=log.delivery_id) == "not-due"  # the bound is reached
+    log.refresh_from_db()
+    assert log.status == "failed" and "attempts exhausted" in log.error
+    trigger.refresh_from_db()
+    assert trigger.status == "disabled"
+    assert receiver.requests == []
 
 
 def test_destination_refused_at_delivery_time_fails_without_a_request(alice, receiver, clock, settings):
