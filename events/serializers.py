@@ -1,3 +1,4 @@
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -43,13 +44,22 @@ class EventSerializer(serializers.ModelSerializer):
             data[name] = timezone.localtime(getattr(instance, name), zone).isoformat()
         return data
 
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["timezone"].default = serializers.empty  # on update an omitted zone is kept
+        return fields
+
     def validate(self, attrs):
         zone_name = attrs.get("timezone") or (self.instance.timezone if self.instance else "UTC")
         zone = ZoneInfo(zone_name)
         for name in ("start_time", "end_time"):
             value = attrs.get(name)
             if value is not None and value.tzinfo is None:
-                attrs[name] = timezone.make_aware(value, zone)
+                try:
+                    attrs[name] = timezone.make_aware(value, zone).astimezone(UTC)
+                except OverflowError:
+                    raise serializers.ValidationError({name: ["The time is out of range."]}) from None
         start = attrs.get("start_time", getattr(self.instance, "start_time", None))
         end = attrs.get("end_time", getattr(self.instance, "end_time", None))
         if start and end and end <= start:

@@ -29,6 +29,7 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0
 def bench_env(data_dir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CACHE_URL"}}
     env.update(
+        DJANGO_SETTINGS_MODULE="eventsys.settings",
         DATABASE_URL=DATABASE_URL,
         DATA_DIR=data_dir,
         DEBUG="false",

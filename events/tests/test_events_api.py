@@ -204,3 +204,27 @@ def test_ics_folds_long_lines():
     folded = _fold("DESCRIPTION:" + "é" * 100)
     assert all(len(line.encode()) <= 75 for line in folded.split("\r\n"))
     assert folded.replace("\r\n ", "") == "DESCRIPTION:" + "é" * 100
+
+
+def test_put_keeps_an_omitted_time_zone(api_client, alice):
+    event = make_event(alice)
+    api_client.force_authenticate(alice)
+    body = {
+        "name": "PyCon Pune",
+        "location": "Pune",
+        "start_time": "2026-04-01T10:00:00",
+        "end_time": "2026-04-01T18:00:00",
+        "max_capacity": 50,
+    }
+    response = api_client.put(f"/api/v1/events/{event.pk}/", body, format="json")
+    assert response.status_code == 200, response.data
+    assert response.data["timezone"] == "Asia/Kolkata"
+    assert response.data["start_time"] == "2026-04-01T10:00:00+05:30"
+
+
+def test_times_at_the_edge_of_the_calendar_are_400s(api_client, alice):
+    api_client.force_authenticate(alice)
+    response = post(
+        api_client, start_time="9999-12-31T23:00:00", end_time="9999-12-31T23:30:00", timezone="America/New_York"
+    )
+    assert response.status_code == 400
