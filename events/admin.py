@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from events import services
-from events.models import Attendee, Event
+from events.models import Attendee, Event, IngestedEvent
 
 
 class AttendeeInline(admin.TabularInline):
@@ -70,3 +70,19 @@ class AttendeeAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         for attendee in queryset:
             services.attendee_cancel(attendee=attendee)
+
+
+@admin.register(IngestedEvent)
+class IngestedEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "event_type", "owner", "token", "received_at", "occurred_at", "occurred_at_in_future"]
+    list_filter = ["event_type", "occurred_at_in_future", "received_at"]
+    search_fields = ["event_type", "idempotency_key", "owner__username"]
+    list_select_related = ["owner", "token"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False  # the table is large: no COUNT(*) on every page
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -83,3 +83,37 @@ class Attendee(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}> ({self.status})"
+
+
+class IngestedEvent(models.Model):
+    """A JSON event a machine sent to /api/v1/ingest/ with an API token of `owner`'s."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ingested_events")
+    token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    event_type = models.CharField(max_length=100)
+    event_payload = models.JSONField(null=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    body_hash = models.CharField(max_length=64, help_text="SHA-256 of the event as sent, for idempotent resends")
+    occurred_at = models.DateTimeField(null=True, blank=True, help_text="The sender's claim; not trusted")
+    occurred_at_in_future = models.BooleanField(default=False)
+    received_at = models.DateTimeField(help_text="The server's clock")
+
+    class Meta:
+        indexes = [
+            # read back: the owner's events newest first (cursor on id), optionally by type
+            models.Index(fields=["owner", "-id"], name="events_ingested_owner"),
+            models.Index(fields=["owner", "event_type", "-id"], name="events_ingested_owner_type"),
+            # retention: delete by age
+            models.Index(fields=["received_at"], name="events_ingested_received"),
+        ]
+        constraints = [
+            # A resend with the same key is recognised; the service answers it as a duplicate.
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="events_ingested_idempotency_key_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.pk}"

@@ -4,6 +4,7 @@ The defaults alone run the product on a bare machine: SQLite, a broker that need
 (kombu's filesystem transport) and e-mail printed to the console.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -193,6 +194,7 @@ REST_FRAMEWORK = {
         "user": env_rate("THROTTLE_USER", "1200/min"),
         "auth": env_rate("THROTTLE_AUTH", "10/min"),
         "registration": env_rate("THROTTLE_REGISTRATION", "30/min"),
+        "ingest": env_rate("THROTTLE_INGEST", "600/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -254,7 +256,13 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = [Queue("system"), Queue("celery")]
 CELERY_TASK_ROUTES = {
     name: {"queue": "system"}
-    for name in ("triggers.dispatch", "triggers.sweep", "triggers.retention", "eventsys.heartbeat")
+    for name in (
+        "triggers.dispatch",
+        "triggers.sweep",
+        "triggers.retention",
+        "events.ingest_retention",
+        "eventsys.heartbeat",
+    )
 }
 CELERY_BEAT_SCHEDULER = "eventsys.ops.scheduler:HeartbeatDatabaseScheduler"
 # Beat re-reads its schedule from the database at least this often (seconds).
@@ -306,6 +314,37 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expire_seconds": 300},
     },
 }
+
+# --- Event ingestion and the propagator --------------------------------------------------------
+
+INGEST_MAX_BATCH = env_int("INGEST_MAX_BATCH", 1000, minimum=1)
+INGEST_MAX_EVENT_BYTES = env_int("INGEST_MAX_EVENT_BYTES", 32 * 1024, minimum=256)
+INGEST_MAX_REQUEST_BYTES = env_int("INGEST_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+INGEST_RETENTION_DAYS = env_int("INGEST_RETENTION_DAYS", 0, minimum=0)
+# An occurred_at further ahead of the server's clock than this is flagged, not trusted.
+INGEST_FUTURE_TOLERANCE_SECONDS = env_int("INGEST_FUTURE_TOLERANCE_SECONDS", 300, minimum=0)
+
+PROPAGATOR_URL = env_str("PROPAGATOR_URL", "")
+PROPAGATOR_TOKEN = env_str("PROPAGATOR_TOKEN", "")
+PROPAGATOR_INTERVAL_SECONDS = env_int("PROPAGATOR_INTERVAL_SECONDS", 5, minimum=1)
+PROPAGATOR_SAMPLES_PATH = env_path("PROPAGATOR_SAMPLES_PATH", BASE_DIR / "events" / "samples" / "events.json")
+PROPAGATOR_BATCH_SIZE = env_int("PROPAGATOR_BATCH_SIZE", 1, minimum=1)
+
+CELERY_BEAT_SCHEDULE["events.ingest_retention"] = {
+    "task": "events.ingest_retention",
+    "schedule": timedelta(hours=1),
+    "options": {"expire_seconds": 1800},
+}
+# The propagator's beat entry is created disabled by a migration; an operator switches it on and
+# re-times it in the admin. Setting PROPAGATOR_ENABLED makes beat apply it (and the interval) at
+# every start instead, so the environment wins when it speaks and the admin's choice stands otherwise.
+if os.environ.get("PROPAGATOR_ENABLED", "").strip():
+    CELERY_BEAT_SCHEDULE["events.propagate"] = {
+        "task": "events.propagate",
+        "schedule": timedelta(seconds=PROPAGATOR_INTERVAL_SECONDS),
+        "enabled": env_bool("PROPAGATOR_ENABLED", False),
+        "options": {"expire_seconds": PROPAGATOR_INTERVAL_SECONDS},
+    }
 
 # --- Outbound HTTP (webhooks, price polling, the propagator): eventsys/http.py --------------
 

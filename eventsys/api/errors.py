@@ -13,6 +13,10 @@ class DomainError(Exception):
         self.headers = headers or {}
         super().__init__(self.detail)
 
+    def payload(self) -> dict:
+        """The response body: detail and code, plus whatever a subclass adds."""
+        return {"detail": self.detail, "code": self.code}
+
 
 class Conflict(DomainError):
     status_code = 409

@@ -16,7 +16,7 @@ from eventsys.api.errors import DomainError
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code, headers=exc.headers)
+        return Response(exc.payload(), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     response = drf_exception_handler(exc, context)

@@ -7,3 +7,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = settings.API_MAX_PAGE_SIZE
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Opaque `?cursor=` pages, newest first, for tables too large to count; `?page_size=` capped too."""
+
+    ordering = "-id"
+    page_size_query_param = "page_size"
+    max_page_size = settings.API_MAX_PAGE_SIZE

@@ -90,3 +90,18 @@ def test_checkready_command_exits_non_zero_naming_the_failing_part(capsys):
     assert "beat: ok" in capsys.readouterr().out
     with pytest.raises(CommandError, match="not ready: worker"):
         call_command("checkready", "worker")
+
+
+def test_ready_is_503_naming_the_database_when_it_is_down(api_client, monkeypatch):
+    from django.db import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("eventsys.ops.services.connection.cursor", down)
+    response = api_client.get("/api/ready/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["database", "beat", "worker"]
+    assert "connection refused" in body["checks"]["database"]["detail"]
+    assert body["checks"]["worker"]["detail"] == "database unreachable"

@@ -1,0 +1,228 @@
+"""Event ingestion: validate a whole batch, store it with one bulk insert, answer with receipts.
+
+Validation is plain Python rather than DRF serializers: a 1,000-event batch must be checked and
+stored within tens of milliseconds, and every event's errors must carry its index.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import ApiToken
+from events.models import IngestedEvent
+from eventsys.api.errors import Conflict, DomainError
+
+_FIELDS = {"event_type", "event_payload", "idempotency_key", "occurred_at"}
+
+
+class InvalidBatch(DomainError):
+    code = "invalid"
+
+    def __init__(self, errors: list[dict], total: int):
+        super().__init__(f"{len(errors)} of {total} events are invalid; nothing was stored.")
+        self.errors = errors
+
+    def payload(self) -> dict:
+        return {**super().payload(), "errors": self.errors}
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+    def __init__(self, indexes: list[int]):
+        super().__init__(
+            "An idempotency key was already used for a different event; nothing was stored. "
+            f"Events at index {', '.join(map(str, indexes))}."
+        )
+        self.indexes = indexes
+
+    def payload(self) -> dict:
+        return {**super().payload(), "indexes": self.indexes}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    index: int
+    status: str  # "accepted" | "duplicate"
+    id: int
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class _Valid:
+    event_type: str
+    event_payload: object
+    idempotency_key: str
+    occurred_at: datetime | None
+    body_hash: str
+
+
+def ingested_events_visible_to(user) -> QuerySet[IngestedEvent]:
+    return IngestedEvent.objects.filter(owner=user)
+
+
+def ingest(*, token: ApiToken, body: object, now: datetime | None = None) -> list[Receipt]:
+    """Store one event (a JSON object) or a batch (a list); all or nothing.
+
+    Raises InvalidBatch (400, with each bad event's index and fields) or IdempotencyConflict (409).
+    """
+    events = body if isinstance(body, list) else [body]
+    if isinstance(body, list) and not body:
+        raise InvalidBatch([{"index": None, "fields": {"non_field_errors": ["The batch is empty."]}}], 0)
+    if len(events) > settings.INGEST_MAX_BATCH:
+        raise InvalidBatch(
+            [
+                {
+                    "index": None,
+                    "fields": {"non_field_errors": [f"At most {settings.INGEST_MAX_BATCH} events a request."]},
+                }
+            ],
+            len(events),
+        )
+    valid, errors = [], []
+    for index, event in enumerate(events):
+        checked = _validate(event)
+        if isinstance(checked, dict):
+            errors.append({"index": index, "fields": checked})
+        else:
+            valid.append(checked)
+    if errors:
+        raise InvalidBatch(errors, len(events))
+    try:
+        return _store(token=token, events=valid, now=now or timezone.now())
+    except IntegrityError:
+        # Another request stored one of these keys between our look-up and our insert: look again,
+        # now those events are answered as duplicates (or conflicts).
+        return _store(token=token, events=valid, now=now or timezone.now())
+
+
+def _validate(event: object) -> _Valid | dict[str, list[str]]:
+    if not isinstance(event, dict):
+        return {"non_field_errors": ["Each event must be a JSON object."]}
+    fields: dict[str, list[str]] = {}
+    unknown = set(event) - _FIELDS
+    for name in sorted(unknown):
+        fields[name] = ["Unknown field."]
+    event_type = event.get("event_type")
+    if not isinstance(event_type, str) or not event_type.strip():
+        fields["event_type"] = ["Required: a non-empty string."]
+    elif len(event_type) > 100:
+        fields["event_type"] = ["At most 100 characters."]
+    if "event_payload" not in event:
+        fields["event_payload"] = ["Required (any JSON value)."]
+    key = event.get("idempotency_key", "")
+    if key is None:
+        key = ""
+    if not isinstance(key, str) or len(key) > 200:
+        fields["idempotency_key"] = ["A string of at most 200 characters."]
+    occurred_at = event.get("occurred_at")
+    if occurred_at is not None:
+        parsed = _parse_time(occurred_at)
+        if parsed is None:
+            fields["occurred_at"] = ["An ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
+        occurred_at = parsed
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(canonical) > settings.INGEST_MAX_EVENT_BYTES:
+        fields["event_payload"] = [f"The event is {len(canonical)} bytes; at most {settings.INGEST_MAX_EVENT_BYTES}."]
+    if fields:
+        return fields
+    return _Valid(
+        event_type=event_type.strip(),
+        event_payload=event["event_payload"],
+        idempotency_key=key,
+        occurred_at=occurred_at,
+        body_hash=hashlib.sha256(canonical).hexdigest(),
+    )
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+        return parsed if parsed is not None and parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
+@transaction.atomic
+def _store(*, token: ApiToken, events: list[_Valid], now: datetime) -> list[Receipt]:
+    keys = {event.idempotency_key for event in events if event.idempotency_key}
+    known = (
+        {
+            key: (pk, body_hash)
+            for key, pk, body_hash in IngestedEvent.objects.filter(
+                owner_id=token.user_id, idempotency_key__in=keys
+            ).values_list("idempotency_key", "id", "body_hash")
+        }
+        if keys
+        else {}
+    )
+    future = now + timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
+    new_rows, plan, conflicts, first_in_batch = [], [], [], {}
+    for index, event in enumerate(events):
+        key = event.idempotency_key
+        if key and key in known:
+            if known[key][1] != event.body_hash:
+                conflicts.append(index)
+            plan.append(("duplicate", known[key][0]))
+        elif key and key in first_in_batch:  # the same key twice in one batch
+            first = first_in_batch[key]
+            if new_rows[first].body_hash != event.body_hash:
+                conflicts.append(index)
+            plan.append(("duplicate-in-batch", first))
+        else:
+            if key:
+                first_in_batch[key] = len(new_rows)
+            plan.append(("accepted", len(new_rows)))
+            new_rows.append(
+                IngestedEvent(
+                    owner_id=token.user_id,
+                    token_id=token.pk,
+                    event_type=event.event_type,
+                    event_payload=event.event_payload,
+                    idempotency_key=key,
+                    body_hash=event.body_hash,
+                    occurred_at=event.occurred_at,
+                    occurred_at_in_future=event.occurred_at is not None and event.occurred_at > future,
+                    received_at=now,
+                )
+            )
+    if conflicts:
+        raise IdempotencyConflict(conflicts)
+    IngestedEvent.objects.bulk_create(new_rows)
+    receipts = []
+    for index, (kind, ref) in enumerate(plan):
+        key = events[index].idempotency_key
+        if kind == "duplicate":
+            receipts.append(Receipt(index, "duplicate", ref, key))
+        elif kind == "duplicate-in-batch":
+            receipts.append(Receipt(index, "duplicate", new_rows[ref].pk, key))
+        else:
+            receipts.append(Receipt(index, "accepted", new_rows[ref].pk, key))
+    return receipts
+
+
+def ingested_events_retention_apply(
+    *, now: datetime | None = None, batch_size: int = 10_000, max_batches: int = 100
+) -> int:
+    """Delete events older than INGEST_RETENTION_DAYS (0 keeps them forever), in bounded batches."""
+    if settings.INGEST_RETENTION_DAYS == 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=settings.INGEST_RETENTION_DAYS)
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(IngestedEvent.objects.filter(received_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
+        if ids:
+            IngestedEvent.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+        if len(ids) < batch_size:
+            break
+    return deleted

@@ -1,0 +1,137 @@
+from dataclasses import asdict
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken
+from events import ingestion
+from events.models import IngestedEvent
+from eventsys.api.errors import DomainError
+from eventsys.api.filters import query_datetime
+from eventsys.api.pagination import CursorPagination
+from eventsys.api.parsers import JSONParser
+
+
+class RequestTooLarge(DomainError):
+    status_code = 413
+    code = "request_too_large"
+
+
+class IsApiTokenRequest(BasePermission):
+    message = "Ingestion takes an API token: Authorization: Bearer evs_…"
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ApiToken)
+
+
+class ApiTokenRateThrottle(SimpleRateThrottle):
+    """THROTTLE_INGEST requests per API token (429 with Retry-After beyond it)."""
+
+    scope = "ingest"
+
+    def get_cache_key(self, request, view):
+        if not isinstance(request.auth, ApiToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class IngestedEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IngestedEvent
+        fields = [
+            "id",
+            "event_type",
+            "event_payload",
+            "idempotency_key",
+            "occurred_at",
+            "occurred_at_in_future",
+            "received_at",
+        ]
+        read_only_fields = fields
+
+
+_Receipt = inline_serializer(
+    "IngestReceipt",
+    {
+        "index": serializers.IntegerField(),
+        "status": serializers.ChoiceField(choices=["accepted", "duplicate"]),
+        "id": serializers.IntegerField(),
+        "idempotency_key": serializers.CharField(),
+    },
+)
+_IngestResponse = inline_serializer(
+    "IngestResponse",
+    {
+        "accepted": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "receipts": serializers.ListField(child=_Receipt),
+    },
+)
+
+
+class IngestView(APIView):
+    """Store one event or a list of up to INGEST_MAX_BATCH, all or nothing, with one receipt per event.
+
+    Each event: `event_type` (non-empty, ≤ 100 characters), `event_payload` (any JSON value),
+    optional `idempotency_key` (a resend answers `duplicate`; the same key with another body is a
+    409) and optional `occurred_at` (flagged when far in the future). Takes an API token.
+    """
+
+    permission_classes = [IsApiTokenRequest]
+    throttle_classes = [ApiTokenRateThrottle]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=OpenApiTypes.ANY, responses={201: _IngestResponse, 200: _IngestResponse})
+    def post(self, request):
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.INGEST_MAX_REQUEST_BYTES:
+            raise RequestTooLarge(f"An ingest request is at most {settings.INGEST_MAX_REQUEST_BYTES} bytes.")
+        receipts = ingestion.ingest(token=request.auth, body=request.data)
+        accepted = sum(receipt.status == "accepted" for receipt in receipts)
+        body = {"accepted": accepted, "duplicates": len(receipts) - accepted, "receipts": [asdict(r) for r in receipts]}
+        return Response(body, status=status.HTTP_201_CREATED if accepted else status.HTTP_200_OK)
+
+
+class IngestedEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your ingested events, newest first, with cursor pagination (`next` / `previous` links)."""
+
+    serializer_class = IngestedEventSerializer
+    pagination_class = CursorPagination
+    query_params_allowed = {"event_type", "since", "until", "cursor"}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return IngestedEvent.objects.none()
+        queryset = ingestion.ingested_events_visible_to(self.request.user)
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        if "event_type" in params:
+            queryset = queryset.filter(event_type=params["event_type"])
+        errors = {}
+        for param, lookup in (("since", "received_at__gte"), ("until", "received_at__lt")):
+            if param in params:
+                when = query_datetime(params[param])
+                if when is None:
+                    errors[param] = ["Must be an ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
+                else:
+                    queryset = queryset.filter(**{lookup: when})
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return queryset
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("event_type", str),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="received at or after"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="received before"),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
