@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -152,62 +152,129 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
+@dataclass
+class _Row:
+    event: _Valid
+    index: int  # the first event (in the request) this row stores
+    id: int | None = None
+    duplicate: bool = False
+
+
 @transaction.atomic
 def _store(*, token: ApiToken, events: list[_Valid], now: datetime) -> list[Receipt]:
-    keys = {event.idempotency_key for event in events if event.idempotency_key}
-    known = (
-        {
-            key: (pk, body_hash)
-            for key, pk, body_hash in IngestedEvent.objects.filter(
-                owner_id=token.user_id, idempotency_key__in=keys
-            ).values_list("idempotency_key", "id", "body_hash")
-        }
-        if keys
-        else {}
-    )
-    future = now + timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
-    new_rows, plan, conflicts, first_in_batch = [], [], [], {}
+    # 1. The same key twice in one request: the second is a duplicate of the first (or a conflict).
+    rows: list[_Row] = []
+    row_of_event: list[int] = []
+    first_with_key: dict[str, int] = {}
+    conflicts: list[int] = []
     for index, event in enumerate(events):
         key = event.idempotency_key
-        if key and key in known:
-            if known[key][1] != event.body_hash:
+        if key and key in first_with_key:
+            if rows[first_with_key[key]].event.body_hash != event.body_hash:
                 conflicts.append(index)
-            plan.append(("duplicate", known[key][0]))
-        elif key and key in first_in_batch:  # the same key twice in one batch
-            first = first_in_batch[key]
-            if new_rows[first].body_hash != event.body_hash:
-                conflicts.append(index)
-            plan.append(("duplicate-in-batch", first))
-        else:
-            if key:
-                first_in_batch[key] = len(new_rows)
-            plan.append(("accepted", len(new_rows)))
-            new_rows.append(
-                IngestedEvent(
-                    owner_id=token.user_id,
-                    token_id=token.pk,
-                    event_type=event.event_type,
-                    event_payload=event.event_payload,
-                    idempotency_key=key,
-                    body_hash=event.body_hash,
-                    occurred_at=event.occurred_at,
-                    occurred_at_in_future=event.occurred_at is not None and event.occurred_at > future,
-                    received_at=now,
-                )
-            )
+            row_of_event.append(first_with_key[key])
+            continue
+        if key:
+            first_with_key[key] = len(rows)
+        row_of_event.append(len(rows))
+        rows.append(_Row(event, index))
     if conflicts:
         raise IdempotencyConflict(conflicts)
-    IngestedEvent.objects.bulk_create(new_rows)
+
+    # 2. Insert, leaving out keys the owner already used (their rows keep id None).
+    future = now + timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
+    if connection.vendor == "postgresql":
+        _insert_postgresql(rows, token=token, now=now, future=future)
+    else:
+        _insert_orm(rows, token=token, now=now, future=future)
+
+    # 3. Keys used before: the same body is a duplicate of the stored event, another body a conflict.
+    reused = {row.event.idempotency_key: position for position, row in enumerate(rows) if row.id is None}
+    if reused:
+        conflicting = set()
+        for key, pk, body_hash in IngestedEvent.objects.filter(
+            owner_id=token.user_id, idempotency_key__in=list(reused)
+        ).values_list("idempotency_key", "id", "body_hash"):
+            row = rows[reused[key]]
+            row.id, row.duplicate = pk, True
+            if body_hash != row.event.body_hash:
+                conflicting.add(reused[key])
+        if conflicting:
+            raise IdempotencyConflict([i for i, position in enumerate(row_of_event) if position in conflicting])
+
     receipts = []
-    for index, (kind, ref) in enumerate(plan):
-        key = events[index].idempotency_key
-        if kind == "duplicate":
-            receipts.append(Receipt(index, "duplicate", ref, key))
-        elif kind == "duplicate-in-batch":
-            receipts.append(Receipt(index, "duplicate", new_rows[ref].pk, key))
-        else:
-            receipts.append(Receipt(index, "accepted", new_rows[ref].pk, key))
+    for index, event in enumerate(events):
+        row = rows[row_of_event[index]]
+        accepted = not row.duplicate and row.index == index
+        receipts.append(Receipt(index, "accepted" if accepted else "duplicate", row.id, event.idempotency_key))
     return receipts
+
+
+# One statement for the whole batch: arrays unnested into rows, keys used before skipped by the
+# unique index, the new ids returned in insertion order (the order Django's bulk_create relies on).
+_INSERT_POSTGRESQL = """
+INSERT INTO events_ingestedevent
+    (owner_id, token_id, event_type, event_payload, idempotency_key, body_hash,
+     occurred_at, occurred_at_in_future, received_at)
+SELECT %s, %s, u.event_type, u.payload::jsonb, u.idempotency_key, u.body_hash, u.occurred_at, u.in_future, %s
+FROM unnest(%s::varchar[], %s::text[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::boolean[])
+    AS u(event_type, payload, idempotency_key, body_hash, occurred_at, in_future)
+ON CONFLICT (owner_id, idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING
+RETURNING id, idempotency_key
+""".strip()
+
+
+def _insert_postgresql(rows: list[_Row], *, token: ApiToken, now: datetime, future: datetime) -> None:
+    events = [row.event for row in rows]
+    params = [
+        token.user_id,
+        token.pk,
+        now,
+        [event.event_type for event in events],
+        [json.dumps(event.event_payload) for event in events],
+        [event.idempotency_key for event in events],
+        [event.body_hash for event in events],
+        [event.occurred_at for event in events],
+        [event.occurred_at is not None and event.occurred_at > future for event in events],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_POSTGRESQL, params)
+        returned = cursor.fetchall()
+    position = 0
+    for row in rows:  # returned rows follow the insertion order; a skipped key is simply absent
+        if position < len(returned) and returned[position][1] == row.event.idempotency_key:
+            row.id = returned[position][0]
+            position += 1
+
+
+def _insert_orm(rows: list[_Row], *, token: ApiToken, now: datetime, future: datetime) -> None:
+    keys = [row.event.idempotency_key for row in rows if row.event.idempotency_key]
+    used = (
+        set(
+            IngestedEvent.objects.filter(owner_id=token.user_id, idempotency_key__in=keys)
+            .exclude(idempotency_key="")
+            .values_list("idempotency_key", flat=True)
+        )
+        if keys
+        else set()
+    )
+    fresh = [row for row in rows if row.event.idempotency_key not in used]
+    objects = IngestedEvent.objects.bulk_create(
+        IngestedEvent(
+            owner_id=token.user_id,
+            token_id=token.pk,
+            event_type=row.event.event_type,
+            event_payload=row.event.event_payload,
+            idempotency_key=row.event.idempotency_key,
+            body_hash=row.event.body_hash,
+            occurred_at=row.event.occurred_at,
+            occurred_at_in_future=row.event.occurred_at is not None and row.event.occurred_at > future,
+            received_at=now,
+        )
+        for row in fresh
+    )
+    for row, stored in zip(fresh, objects, strict=True):
+        row.id = stored.pk
 
 
 def ingested_events_retention_apply(

@@ -1,5 +1,3 @@
-from dataclasses import asdict
-
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -94,7 +92,14 @@ class IngestView(APIView):
             raise RequestTooLarge(f"An ingest request is at most {settings.INGEST_MAX_REQUEST_BYTES} bytes.")
         receipts = ingestion.ingest(token=request.auth, body=request.data)
         accepted = sum(receipt.status == "accepted" for receipt in receipts)
-        body = {"accepted": accepted, "duplicates": len(receipts) - accepted, "receipts": [asdict(r) for r in receipts]}
+        body = {
+            "accepted": accepted,
+            "duplicates": len(receipts) - accepted,
+            "receipts": [
+                {"index": r.index, "status": r.status, "id": r.id, "idempotency_key": r.idempotency_key}
+                for r in receipts
+            ],
+        }
         return Response(body, status=status.HTTP_201_CREATED if accepted else status.HTTP_200_OK)
 
 
