@@ -98,3 +98,26 @@ def test_cancellations_racing_registrations_never_overbook(alice, monkeypatch):
     assert registered == event.seats_taken == 5
     assert waitlisted == event.waitlist_length == 25
     assert len(promoted) == Attendee.objects.filter(event=event, promoted_at__isnull=False).count()
+
+
+def test_one_idempotency_key_racing_itself_is_stored_once(alice):
+    from accounts.services import api_token_create
+    from events.ingestion import ingest
+    from events.models import IngestedEvent
+
+    token, _ = api_token_create(user=alice, name="racer")
+    event = {"event_type": "t", "event_payload": {"n": 1}, "idempotency_key": "same"}
+    barrier = threading.Barrier(10)
+
+    def send():
+        try:
+            barrier.wait(timeout=10)
+            return ingest(token=token, body=[event, {"event_type": "t", "event_payload": "keyless"}])[0].status
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: send(), range(10)))
+    assert statuses.count("accepted") == 1 and statuses.count("duplicate") == 9
+    assert IngestedEvent.objects.filter(idempotency_key="same").count() == 1
+    assert IngestedEvent.objects.filter(idempotency_key="").count() == 10
