@@ -231,31 +231,40 @@ def post_json(
 
 
 def get_json(
-    url: str, *, headers: dict[str, str] | None = None, params: dict[str, str] | None = None
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    parse_float=None,
+    max_bytes: int | None = None,
 ) -> tuple[Outcome, object | None]:
     """GET ``url`` (``params`` added to its query) and parse the JSON body; never raises, like post_json.
 
     The data is None unless the outcome is delivered. A 2xx response whose body is not valid JSON
     (including one cut off at ``WEBHOOK_MAX_RESPONSE_BYTES``) gives kind "retry", error "invalid JSON";
     one whose body could not be read in time gives kind "retry" with the timeout as error.
+    ``parse_float=Decimal`` reads prices exactly; ``max_bytes`` raises the response cap for a known, large
+    document (a catalogue of coins).
     """
     if params:
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(query="&".join(filter(None, (parts.query, urlencode(params))))))
     request_headers = urllib3.HTTPHeaderDict({"Accept": "application/json"})
     request_headers.update(headers or {})
-    outcome, body, body_error = _request("GET", url, None, request_headers)
+    outcome, body, body_error = _request("GET", url, None, request_headers, max_bytes=max_bytes)
     if not outcome.delivered:
         return outcome, None
     if body_error:
         return dataclasses.replace(outcome, kind="retry", error=body_error), None
     try:
-        return outcome, json.loads(body)
+        return outcome, json.loads(body, parse_float=parse_float)
     except ValueError:
         return dataclasses.replace(outcome, kind="retry", error="invalid JSON"), None
 
 
-def _request(method: str, url: str, body: bytes | None, headers: urllib3.HTTPHeaderDict) -> tuple[Outcome, bytes, str]:
+def _request(
+    method: str, url: str, body: bytes | None, headers: urllib3.HTTPHeaderDict, *, max_bytes: int | None = None
+) -> tuple[Outcome, bytes, str]:
     """Send one request: the outcome, the (capped) body read, and why that body is incomplete ("" if it isn't)."""
     try:
         target = _check(url)
@@ -273,7 +282,7 @@ def _request(method: str, url: str, body: bytes | None, headers: urllib3.HTTPHea
         conn.request(method, target.request_target, body, headers, preload_content=False, decode_content=False)
         response = conn.getresponse()
         latency_ms = round((time.perf_counter() - started) * 1000)
-        received, body_error = _read_capped(response, sock)
+        received, body_error = _read_capped(response, sock, max_bytes or settings.WEBHOOK_MAX_RESPONSE_BYTES)
         return _classify(response.status, response.headers, latency_ms, received), received, body_error
     except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException, ValueError) as exc:
         kind, error = _describe(exc, sock, connect_timeout)
@@ -325,9 +334,8 @@ def _connect(target: _Target, connect_deadline: float) -> HTTPConnection:
     raise error  # type: ignore[misc]  # addresses is never empty
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, sock: "_DeadlineSocket") -> tuple[bytes, str]:
-    """Read at most WEBHOOK_MAX_RESPONSE_BYTES of the body; the rest is left unread (the connection is closed)."""
-    cap = settings.WEBHOOK_MAX_RESPONSE_BYTES
+def _read_capped(response: urllib3.BaseHTTPResponse, sock: "_DeadlineSocket", cap: int) -> tuple[bytes, str]:
+    """Read at most `cap` bytes of the body; the rest is left unread (the connection is closed)."""
     received = bytearray()
     try:
         while len(received) < cap and (chunk := response.read1(min(_CHUNK_BYTES, cap - len(received)))):

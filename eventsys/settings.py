@@ -247,6 +247,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Keep database connections across tasks (eventsys/celery.py recycles them by CONN_MAX_AGE).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 # System tasks (dispatch, sweep, retention, heartbeat) have their own queue, so a backlog of
@@ -261,6 +263,8 @@ CELERY_TASK_ROUTES = {
         "triggers.sweep",
         "triggers.retention",
         "events.ingest_retention",
+        "alerts.poll_prices",
+        "alerts.refresh_coins",
         "eventsys.heartbeat",
     )
 }
@@ -345,6 +349,29 @@ if os.environ.get("PROPAGATOR_ENABLED", "").strip():
         "enabled": env_bool("PROPAGATOR_ENABLED", False),
         "options": {"expire_seconds": PROPAGATOR_INTERVAL_SECONDS},
     }
+
+# --- Price alerts ---------------------------------------------------------------------------------
+
+COINGECKO_API_URL = env_str("COINGECKO_API_URL", "https://api.coingecko.com/api/v3").rstrip("/")
+COINGECKO_API_KEY = env_str("COINGECKO_API_KEY", "")
+# Free (demo) plan: 10,000 calls a month. One poll is one call per 250 coins, so every 300 s is
+# 8,640 calls a month for up to 250 coins, with room for the daily catalogue refresh (README).
+PRICE_POLL_SECONDS = env_int("PRICE_POLL_SECONDS", 300, minimum=1)
+COINGECKO_IDS_PER_CALL = env_int("COINGECKO_IDS_PER_CALL", 250, minimum=1)
+# A price whose source time is older than this is recorded but not acted on.
+PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 900, minimum=1)
+PRICE_TICK_RETENTION_DAYS = env_int("PRICE_TICK_RETENTION_DAYS", 7, minimum=1)
+
+CELERY_BEAT_SCHEDULE["alerts.poll_prices"] = {
+    "task": "alerts.poll_prices",
+    "schedule": timedelta(seconds=PRICE_POLL_SECONDS),
+    "options": {"expire_seconds": PRICE_POLL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["alerts.refresh_coins"] = {
+    "task": "alerts.refresh_coins",
+    "schedule": timedelta(days=1),
+    "options": {"expire_seconds": 3600},
+}
 
 # --- Outbound HTTP (webhooks, price polling, the propagator): eventsys/http.py --------------
 

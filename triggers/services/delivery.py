@@ -94,7 +94,8 @@ def _record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime, finish
         fields.update(status=ExecutionLog.DeliveryStatus.FAILED, completed_at=finished_at)
     ExecutionLog.objects.filter(pk=log.pk, status=ExecutionLog.DeliveryStatus.PENDING).update(**fields)
     if fields.get("status") == ExecutionLog.DeliveryStatus.DELIVERED:
-        Trigger.objects.filter(pk=log.trigger_id, consecutive_failures__gt=0).update(consecutive_failures=0)
+        if log.trigger.consecutive_failures:  # loaded with the log: most deliveries skip this write
+            Trigger.objects.filter(pk=log.trigger_id, consecutive_failures__gt=0).update(consecutive_failures=0)
     elif fields.get("status") == ExecutionLog.DeliveryStatus.FAILED:
         _count_failure(trigger_id=log.trigger_id, error=outcome.error or f"HTTP {outcome.status_code}")
 

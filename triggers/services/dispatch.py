@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from eventsys import clock
 from triggers.models import ExecutionLog, Trigger
@@ -99,9 +100,7 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
     # A second claim of the same slot (a dispatcher that read the row before this one committed)
     # conflicts on triggers_log_once_per_slot and is dropped here instead of failing the batch.
     ExecutionLog.objects.bulk_create(logs, ignore_conflicts=True)
-    Trigger.objects.bulk_update(
-        [t for t in due if t.status != Trigger.Status.DISABLED], ["next_run_at", "status", "run_count", "last_run_at"]
-    )
+    _save_advanced(due, now=now)
     enqueue_deliveries_on_commit([log.delivery_id for log in logs if log.status == ExecutionLog.DeliveryStatus.PENDING])
     return len(due), fired, skipped
 
@@ -114,3 +113,19 @@ def _latest_slot_since(schedule, start: datetime, now: datetime) -> datetime | N
         latest = instant
         instant = schedule.next_after(instant)
     return latest
+
+
+def _save_advanced(triggers: list[Trigger], *, now: datetime) -> None:
+    """Store the advanced schedules with one UPDATE per distinct outcome, not one CASE per row:
+    triggers due at the same instant usually share their next run and status."""
+    groups: dict[tuple, list[int]] = {}
+    for trigger in triggers:
+        if trigger.status == Trigger.Status.DISABLED:
+            continue  # saved where it was disabled
+        key = (trigger.next_run_at, trigger.status, trigger.last_run_at == now)
+        groups.setdefault(key, []).append(trigger.pk)
+    for (next_run_at, status, fired), ids in groups.items():
+        fields = {"next_run_at": next_run_at, "status": status, "updated_at": now}
+        if fired:
+            fields.update(run_count=F("run_count") + 1, last_run_at=now)
+        Trigger.objects.filter(pk__in=ids).update(**fields)

@@ -19,7 +19,9 @@ def enqueue_deliveries(delivery_ids: list[UUID | str]) -> None:
     if not delivery_ids:
         return
     try:
-        with deliver.app.producer_or_acquire() as producer:
+        with deliver.app.producer_or_acquire() as producer, producer.batch(max_size=500):
+            # One transport operation per 500 messages where the broker supports it (Redis
+            # pipelines them); elsewhere kombu publishes each at once.
             for delivery_id in delivery_ids:
                 deliver.apply_async((str(delivery_id),), producer=producer, retry=False)
     except Exception:
