@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("triggers.urls")),
     path("", include("events.urls")),
+    path("", include("alerts.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,58 @@
+from django.contrib import admin, messages
+
+from alerts.models import Coin, PriceAlert, PriceTick, ProviderState
+from alerts.services import price_alerts
+
+
+@admin.register(PriceAlert)
+class PriceAlertAdmin(admin.ModelAdmin):
+    list_display = ["coin", "currency", "direction", "target_price", "status", "owner", "triggered_at", "trigger_count"]
+    list_filter = ["status", "direction", "currency", "repeat"]
+    search_fields = ["coin", "owner__username", "owner__email"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    readonly_fields = [
+        "triggered_at",
+        "triggered_price",
+        "price_before",
+        "price_time",
+        "trigger_count",
+        "notified_at",
+        "rearm_price",
+    ]
+    actions = ["rearm"]
+
+    def has_add_permission(self, request):
+        return False  # alerts are created through the API, where coins are resolved and validated
+
+    @admin.action(description="Re-arm (make triggered alerts live again)")
+    def rearm(self, request, queryset):
+        for alert in queryset.filter(status=PriceAlert.Status.TRIGGERED):
+            price_alerts.price_alert_rearm(alert=alert)
+        self.message_user(request, "Re-armed the triggered alerts among those selected.", messages.SUCCESS)
+
+
+@admin.register(PriceTick)
+class PriceTickAdmin(admin.ModelAdmin):
+    list_display = ["coin", "currency", "price", "source_updated_at", "fetched_at"]
+    list_filter = ["currency"]
+    search_fields = ["coin"]
+    date_hierarchy = "fetched_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProviderState)
+class ProviderStateAdmin(admin.ModelAdmin):
+    list_display = ["name", "last_success_at", "consecutive_failures", "backoff_until", "last_error"]
+
+
+@admin.register(Coin)
+class CoinAdmin(admin.ModelAdmin):
+    list_display = ["id", "symbol", "name", "refreshed_at"]
+    search_fields = ["id", "symbol", "name"]

@@ -1,0 +1,1 @@
+"""Every write and rule of the alerts app: price alerts and their polling."""

@@ -1,0 +1,88 @@
+"""CoinGecko: the catalogue of coins and batched prices, through eventsys.http.
+
+Prices are parsed as Decimal straight from the JSON text, never through a float.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+
+from eventsys.http import Outcome, get_json
+
+logger = logging.getLogger(__name__)
+_CATALOGUE_MAX_BYTES = 16 * 1024 * 1024  # /coins/list is a few MB
+
+
+@dataclass(frozen=True)
+class Quote:
+    coin: str
+    currency: str
+    price: Decimal
+    source_updated_at: datetime | None
+
+
+class BadPayload(ValueError):
+    """CoinGecko answered, but not with what we asked for."""
+
+
+def _headers() -> dict[str, str]:
+    if not settings.COINGECKO_API_KEY:
+        return {}
+    # Paid plans use the pro host and header; the free (demo) plan its own.
+    header = "x-cg-pro-api-key" if "pro-api." in settings.COINGECKO_API_URL else "x-cg-demo-api-key"
+    return {header: settings.COINGECKO_API_KEY}
+
+
+def fetch_prices(coins: list[str], currencies: list[str]) -> tuple[Outcome, list[Quote]]:
+    """One /simple/price call for these coins in these currencies. Raises BadPayload on a malformed answer."""
+    outcome, data = get_json(
+        f"{settings.COINGECKO_API_URL}/simple/price",
+        headers=_headers(),
+        params={
+            "ids": ",".join(coins),
+            "vs_currencies": ",".join(currencies),
+            "include_last_updated_at": "true",
+            "precision": "full",
+        },
+        parse_float=Decimal,
+    )
+    if not outcome.delivered:
+        return outcome, []
+    if not isinstance(data, dict):
+        raise BadPayload("the answer is not a JSON object")
+    quotes = []
+    for coin in coins:
+        entry = data.get(coin)
+        if entry is None:
+            continue  # unknown to CoinGecko (or delisted): no quote
+        if not isinstance(entry, dict):
+            raise BadPayload(f"the entry for {coin} is not an object")
+        updated = entry.get("last_updated_at")
+        source_time = datetime.fromtimestamp(int(updated), UTC) if isinstance(updated, int | Decimal) else None
+        for currency in currencies:
+            value = entry.get(currency)
+            if value is None:
+                continue
+            try:
+                price = Decimal(value) if not isinstance(value, bool) else None
+            except (InvalidOperation, TypeError, ValueError):
+                price = None
+            if price is None or not price.is_finite() or price <= 0:
+                raise BadPayload(f"the price of {coin} in {currency} is not a positive number: {value!r}")
+            quotes.append(Quote(coin, currency, price, source_time))
+    return outcome, quotes
+
+
+def fetch_catalogue() -> tuple[Outcome, list[dict]]:
+    """/coins/list: every coin's id, symbol and name. Raises BadPayload on a malformed answer."""
+    outcome, data = get_json(
+        f"{settings.COINGECKO_API_URL}/coins/list", headers=_headers(), max_bytes=_CATALOGUE_MAX_BYTES
+    )
+    if not outcome.delivered:
+        return outcome, []
+    if not isinstance(data, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str) for c in data):
+        raise BadPayload("the catalogue is not a list of coins")
+    return outcome, data

@@ -1,0 +1,178 @@
+"""One poll for every live alert: batched prices, crossing detection, re-arming, e-mail once."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from alerts.models import PriceAlert, PriceTick, ProviderState
+from alerts.services import coingecko
+
+logger = logging.getLogger(__name__)
+PROVIDER = "coingecko"
+
+
+@dataclass
+class PollResult:
+    pairs: int = 0
+    calls: int = 0
+    quotes: int = 0
+    triggered: list[int] = field(default_factory=list)
+    rearmed: int = 0
+    stale: int = 0
+    skipped: str = ""  # why nothing was asked, if nothing was
+
+
+def live_pairs(*, now: datetime) -> list[tuple[str, str]]:
+    """The distinct (coin, currency) pairs some alert is waiting on: live ones and re-armable ones."""
+    waiting = Q(status=PriceAlert.Status.CREATED) | Q(status=PriceAlert.Status.TRIGGERED, repeat=True)
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    return sorted(set(PriceAlert.objects.filter(waiting, not_expired).values_list("coin", "currency").distinct()))
+
+
+def price_poll(*, now: datetime | None = None) -> PollResult:
+    """Ask CoinGecko for every pair in as few calls as its limits allow, record the prices, and
+    trigger (or re-arm) the alerts they crossed. A 429 backs off; any other failure leaves alerts as
+    they are."""
+    now = now or timezone.now()
+    result = PollResult()
+    state, _ = ProviderState.objects.get_or_create(name=PROVIDER)
+    if state.backoff_until and state.backoff_until > now:
+        result.skipped = f"backing off until {state.backoff_until.isoformat()}"
+        return result
+    pairs = live_pairs(now=now)
+    result.pairs = len(pairs)
+    if not pairs:
+        result.skipped = "no live alerts"
+        return result
+    coins = sorted({coin for coin, _ in pairs})
+    currencies = sorted({currency for _, currency in pairs})
+    wanted = set(pairs)
+    step = settings.COINGECKO_IDS_PER_CALL
+    for start in range(0, len(coins), step):
+        chunk = coins[start : start + step]
+        result.calls += 1
+        try:
+            outcome, quotes = coingecko.fetch_prices(chunk, currencies)
+        except coingecko.BadPayload as exc:
+            _failed(state, now=now, error=f"bad payload: {exc}")
+            return result
+        if not outcome.delivered:
+            _failed(state, now=now, error=outcome.error, status=outcome.status_code, retry_after=outcome.retry_after)
+            return result
+        quotes = [q for q in quotes if (q.coin, q.currency) in wanted]
+        result.quotes += len(quotes)
+        _apply_quotes(quotes, now=now, result=result)
+    ProviderState.objects.filter(name=PROVIDER).update(
+        backoff_until=None, consecutive_failures=0, last_error="", last_success_at=now
+    )
+    _prune_ticks(now=now)
+    return result
+
+
+def _failed(state: ProviderState, *, now: datetime, error: str, status=None, retry_after=None) -> None:
+    failures = state.consecutive_failures + 1
+    backoff_until = None
+    if status == 429:
+        # Honour Retry-After; without one, back off exponentially (one poll interval, doubling, ≤ 1 h).
+        seconds = retry_after or min(settings.PRICE_POLL_SECONDS * 2 ** (failures - 1), 3600)
+        backoff_until = now + timedelta(seconds=seconds)
+    logger.warning("price poll failed (%s): prices and alerts left as they were", error or status)
+    ProviderState.objects.filter(name=PROVIDER).update(
+        consecutive_failures=failures, last_error=(error or f"HTTP {status}")[:500], backoff_until=backoff_until
+    )
+
+
+def _apply_quotes(quotes: list[coingecko.Quote], *, now: datetime, result: PollResult) -> None:
+    max_age = timedelta(seconds=settings.PRICE_MAX_AGE_SECONDS)
+    previous = _latest_prices({(q.coin, q.currency) for q in quotes})
+    PriceTick.objects.bulk_create(
+        PriceTick(
+            coin=q.coin, currency=q.currency, price=q.price, source_updated_at=q.source_updated_at, fetched_at=now
+        )
+        for q in quotes
+    )
+    for quote in quotes:
+        if quote.source_updated_at is not None and now - quote.source_updated_at > max_age:
+            result.stale += 1  # recorded, not acted on
+            continue
+        result.rearmed += alerts_rearm(coin=quote.coin, currency=quote.currency, price=quote.price)
+        result.triggered += alerts_trigger_crossed(
+            coin=quote.coin,
+            currency=quote.currency,
+            price=quote.price,
+            price_time=quote.source_updated_at or now,
+            price_before=previous.get((quote.coin, quote.currency)),
+            now=now,
+        )
+
+
+def _latest_prices(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
+    if not pairs:
+        return {}
+    latest = PriceTick.objects.filter(
+        id__in=PriceTick.objects.filter(coin__in={c for c, _ in pairs})
+        .values("coin", "currency")
+        .annotate(latest=Max("id"))
+        .values("latest")
+    )
+    return {(t.coin, t.currency): t.price for t in latest if (t.coin, t.currency) in pairs}
+
+
+# One conditional UPDATE per direction: only alerts still `created` flip, so two racing polls
+# trigger an alert once; the partial index alerts_price_live serves the range condition.
+_TRIGGER_SQL = """
+UPDATE alerts_pricealert
+SET status = 'triggered', triggered_at = %s, triggered_price = %s, price_before = %s, price_time = %s,
+    trigger_count = trigger_count + 1, notified_at = NULL, updated_at = %s
+WHERE status = 'created' AND coin = %s AND currency = %s AND direction = %s AND target_price {op} %s
+  AND (expires_at IS NULL OR expires_at > %s)
+RETURNING id, trigger_count
+"""
+
+
+@transaction.atomic
+def alerts_trigger_crossed(
+    *, coin: str, currency: str, price: Decimal, price_time: datetime, price_before: Decimal | None, now: datetime
+) -> list[int]:
+    """Flip to triggered every live alert `price` crossed; e-mails are enqueued on commit."""
+    fired: list[tuple[int, int]] = []
+    with connection.cursor() as cursor:
+        for direction, op in (("above", "<="), ("below", ">=")):
+            cursor.execute(
+                _TRIGGER_SQL.format(op=op),
+                [now, price, price_before, price_time, now, coin, currency, direction, price, now],
+            )
+            fired += cursor.fetchall()
+    if fired:
+        from alerts.tasks import send_price_alert_email
+
+        transaction.on_commit(lambda: [send_price_alert_email.delay(pk, count) for pk, count in fired])
+    return [pk for pk, _ in fired]
+
+
+def alerts_rearm(*, coin: str, currency: str, price: Decimal) -> int:
+    """Repeating alerts re-arm once the price has moved strictly back past their band, so a price
+    hovering at the target never fires on every wiggle."""
+    above = PriceAlert.objects.filter(
+        status=PriceAlert.Status.TRIGGERED, repeat=True, coin=coin, currency=currency,
+        direction=PriceAlert.Direction.ABOVE, rearm_price__gt=price,
+    )  # fmt: skip
+    below = PriceAlert.objects.filter(
+        status=PriceAlert.Status.TRIGGERED, repeat=True, coin=coin, currency=currency,
+        direction=PriceAlert.Direction.BELOW, rearm_price__lt=price,
+    )  # fmt: skip
+    fields = {"status": PriceAlert.Status.CREATED, "updated_at": timezone.now()}
+    return above.update(**fields) + below.update(**fields)
+
+
+def _prune_ticks(*, now: datetime, batch_size: int = 5000) -> None:
+    cutoff = now - timedelta(days=settings.PRICE_TICK_RETENTION_DAYS)
+    ids = list(PriceTick.objects.filter(fetched_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
+    if ids:
+        PriceTick.objects.filter(pk__in=ids).delete()

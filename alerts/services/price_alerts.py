@@ -1,0 +1,185 @@
+"""Price alerts: creating, changing and deleting them, resolving coins, and telling owners."""
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+
+from alerts.models import Coin, PriceAlert, PriceTick
+from alerts.services import coingecko
+
+logger = logging.getLogger(__name__)
+EDITABLE_FIELDS = {"coin", "currency", "target_price", "direction", "repeat", "rearm_band_percent", "expires_at"}
+
+
+def price_alerts_visible_to(user) -> QuerySet[PriceAlert]:
+    return PriceAlert.objects.filter(owner=user)
+
+
+def latest_prices() -> QuerySet[PriceTick]:
+    """The latest tick of every (coin, currency) ever polled, in one query."""
+    latest_ids = PriceTick.objects.values("coin", "currency").annotate(latest=Max("id")).values("latest")
+    return PriceTick.objects.filter(id__in=latest_ids)
+
+
+def latest_price(*, coin: str, currency: str) -> Decimal | None:
+    return (
+        PriceTick.objects.filter(coin=coin, currency=currency).order_by("-id").values_list("price", flat=True).first()
+    )
+
+
+def coins_refresh() -> int:
+    """Replace the coin catalogue with CoinGecko's /coins/list; returns how many coins it holds."""
+    outcome, catalogue = coingecko.fetch_catalogue()
+    if not outcome.delivered:
+        logger.warning("could not refresh the coin catalogue: %s", outcome.error)
+        return Coin.objects.count()
+    now = timezone.now()
+    coins = {c["id"]: c for c in catalogue}
+    with transaction.atomic():
+        Coin.objects.exclude(id__in=list(coins)).delete()
+        Coin.objects.bulk_create(
+            [
+                Coin(
+                    id=c["id"],
+                    symbol=str(c.get("symbol", "")).lower()[:50],
+                    name=str(c.get("name", ""))[:200],
+                    refreshed_at=now,
+                )
+                for c in coins.values()
+            ],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=["symbol", "name", "refreshed_at"],
+        )
+    return len(coins)
+
+
+def coin_resolve(value: str) -> str:
+    """A CoinGecko coin id for `value`: an id as it is, or a symbol (BTC) that names exactly one coin.
+
+    Raises ValidationError on `coin`: unknown, or ambiguous with the candidate ids listed.
+    """
+    value = value.strip().lower()
+    if not Coin.objects.exists():
+        coins_refresh()  # first use on a fresh install
+    if not Coin.objects.exists():
+        raise ValidationError({"coin": ["The coin list could not be loaded from CoinGecko; try again shortly."]})
+    if Coin.objects.filter(id=value).exists():
+        return value
+    candidates = list(Coin.objects.filter(symbol=value).order_by("id").values_list("id", flat=True)[:10])
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise ValidationError(
+            {"coin": [f"{value!r} is the symbol of several coins; use an id: {', '.join(candidates)}."]}
+        )
+    raise ValidationError({"coin": [f"Unknown coin {value!r}: use a CoinGecko id such as bitcoin, or a symbol."]})
+
+
+def _direction_for(*, coin: str, currency: str, target_price: Decimal) -> str:
+    current = latest_price(coin=coin, currency=currency)
+    if current is None:
+        raise ValidationError({"direction": ["Required: no price of this coin is known yet to infer it from."]})
+    return PriceAlert.Direction.ABOVE if target_price > current else PriceAlert.Direction.BELOW
+
+
+def price_alert_create(
+    *, owner, coin: str, target_price: Decimal, currency: str = "usd", direction: str = "", **fields
+) -> PriceAlert:
+    """Create a live alert. Without a direction, it is inferred from the latest known price
+    (a target above it waits for a rise, otherwise for a fall)."""
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"price_alert_create() got unexpected fields {sorted(unknown)}")
+    coin = coin_resolve(coin)
+    currency = currency.lower()
+    direction = direction or _direction_for(coin=coin, currency=currency, target_price=target_price)
+    alert = PriceAlert(
+        owner=owner, coin=coin, currency=currency, target_price=target_price, direction=direction, **fields
+    )
+    alert.rearm_price = _rearm_price(alert)
+    alert.full_clean(exclude=["owner"])
+    alert.save()
+    return alert
+
+
+@transaction.atomic
+def price_alert_update(*, alert: PriceAlert, **changes) -> PriceAlert:
+    """Change an alert; a changed target, coin or direction makes a triggered alert live again."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"price_alert_update() got unexpected fields {sorted(unknown)}")
+    alert = PriceAlert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status == PriceAlert.Status.DELETED:
+        raise ValidationError({"status": ["A deleted alert cannot be changed."]})
+    if "coin" in changes:
+        changes["coin"] = coin_resolve(changes["coin"])
+    for name, value in changes.items():
+        setattr(alert, name, value)
+    if {"coin", "currency", "target_price", "direction"} & set(changes):
+        alert.status = PriceAlert.Status.CREATED
+    alert.rearm_price = _rearm_price(alert)
+    alert.full_clean(exclude=["owner"])
+    alert.save()
+    return alert
+
+
+def _rearm_price(alert: PriceAlert) -> Decimal | None:
+    """Where a repeating alert re-arms: the target moved back by the band (exact decimals)."""
+    if not alert.repeat:
+        return None
+    band = alert.target_price * alert.rearm_band_percent / 100
+    price = alert.target_price - band if alert.direction == PriceAlert.Direction.ABOVE else alert.target_price + band
+    return price.quantize(Decimal("0.00000001"))
+
+
+def price_alert_delete(*, alert: PriceAlert) -> None:
+    """Mark deleted: kept for history, never polled again."""
+    PriceAlert.objects.filter(pk=alert.pk).update(status=PriceAlert.Status.DELETED, updated_at=timezone.now())
+
+
+def price_alert_rearm(*, alert: PriceAlert) -> None:
+    """Make a triggered alert live again now (an operator's action)."""
+    PriceAlert.objects.filter(pk=alert.pk, status=PriceAlert.Status.TRIGGERED).update(
+        status=PriceAlert.Status.CREATED, updated_at=timezone.now()
+    )
+
+
+def price_alert_email_send(*, alert_id: int, trigger_count: int) -> bool:
+    """E-mail the owner about one triggering, once.
+
+    The sent stamp is claimed before sending, so two copies of the task cannot both send; a failed
+    send releases it again for the retry.
+    """
+    claimed = PriceAlert.objects.filter(pk=alert_id, trigger_count=trigger_count, notified_at__isnull=True).update(
+        notified_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    alert = PriceAlert.objects.select_related("owner").get(pk=alert_id)
+    if not alert.owner.email:
+        return False
+    moved = "risen to" if alert.direction == PriceAlert.Direction.ABOVE else "fallen to"
+    currency = alert.currency.upper()
+    observed_at: datetime = alert.price_time or alert.triggered_at
+    try:
+        send_mail(
+            subject=f"{alert.coin} has {moved} {alert.triggered_price.normalize():f} {currency}",
+            message=(
+                f"Your alert: {alert.coin} {alert.direction} {alert.target_price.normalize():f} {currency}.\n"
+                f"Observed price: {alert.triggered_price.normalize():f} {currency} at "
+                f"{observed_at:%Y-%m-%d %H:%M:%S} UTC (CoinGecko).\n"
+            ),
+            from_email=None,
+            recipient_list=[alert.owner.email],
+        )
+    except Exception:
+        PriceAlert.objects.filter(pk=alert_id, trigger_count=trigger_count).update(notified_at=None)
+        raise
+    return True

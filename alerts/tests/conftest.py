@@ -1,0 +1,85 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+CATALOGUE = [
+    {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin"},
+    {"id": "ethereum", "symbol": "eth", "name": "Ethereum"},
+    {"id": "celsius-degree-token", "symbol": "cel", "name": "Celsius"},
+    {"id": "solana", "symbol": "sol", "name": "Solana"},
+    {"id": "wrapped-solana", "symbol": "sol", "name": "Wrapped SOL"},
+]
+
+
+class FakeCoinGecko:
+    """A local stand-in for CoinGecko's /simple/price and /coins/list, at the HTTP layer."""
+
+    def __init__(self):
+        fake = self
+        self.prices: dict[str, dict[str, str]] = {}  # coin -> currency -> price text (exact)
+        self.updated_at: int | None = None  # last_updated_at for every coin; None: now
+        self.answer: tuple[int, dict, bytes] | None = None  # a canned answer instead of prices
+        self.calls: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                fake.calls.append({"path": parts.path, "query": query, "headers": dict(self.headers)})
+                if fake.answer is not None:
+                    status, headers, body = fake.answer
+                elif parts.path.endswith("/coins/list"):
+                    status, headers, body = 200, {}, json.dumps(CATALOGUE).encode()
+                elif parts.path.endswith("/simple/price"):
+                    status, headers, body = 200, {}, fake._prices_body(query)
+                else:
+                    status, headers, body = 404, {}, b"{}"
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v3"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _prices_body(self, query: dict) -> bytes:
+        import time
+
+        parts = []
+        for coin in query.get("ids", "").split(","):
+            if coin not in self.prices:
+                continue
+            fields = [
+                f'"{cur}": {price}'
+                for cur, price in self.prices[coin].items()
+                if cur in query["vs_currencies"].split(",")
+            ]
+            fields.append(f'"last_updated_at": {self.updated_at or int(time.time())}')
+            parts.append(f'"{coin}": {{{", ".join(fields)}}}')
+        return ("{" + ", ".join(parts) + "}").encode()  # numbers written verbatim, as CoinGecko does
+
+    def price_calls(self) -> list[dict]:
+        return [call for call in self.calls if call["path"].endswith("/simple/price")]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def coingecko(settings):
+    fake = FakeCoinGecko()
+    settings.COINGECKO_API_URL = fake.url
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    yield fake
+    fake.close()
