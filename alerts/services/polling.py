@@ -28,6 +28,17 @@ class PollResult:
     skipped: str = ""  # why nothing was asked, if nothing was
 
 
+@dataclass(frozen=True)
+class Crossing:
+    """A fresh price of one (coin, currency): what the matching statements take."""
+
+    coin: str
+    currency: str
+    price: Decimal
+    price_time: datetime
+    price_before: Decimal | None
+
+
 def live_pairs(*, now: datetime) -> list[tuple[str, str]]:
     """The distinct (coin, currency) pairs some alert is waiting on: live ones and re-armable ones."""
     waiting = Q(status=PriceAlert.Status.CREATED) | Q(status=PriceAlert.Status.TRIGGERED, repeat=True)
@@ -97,19 +108,17 @@ def _apply_quotes(quotes: list[coingecko.Quote], *, now: datetime, result: PollR
         )
         for q in quotes
     )
+    fresh = []
     for quote in quotes:
         if quote.source_updated_at is not None and now - quote.source_updated_at > max_age:
             result.stale += 1  # recorded, not acted on
-            continue
-        result.rearmed += alerts_rearm(coin=quote.coin, currency=quote.currency, price=quote.price)
-        result.triggered += alerts_trigger_crossed(
-            coin=quote.coin,
-            currency=quote.currency,
-            price=quote.price,
-            price_time=quote.source_updated_at or now,
-            price_before=previous.get((quote.coin, quote.currency)),
-            now=now,
-        )
+        else:
+            fresh.append(Crossing(quote.coin, quote.currency, quote.price, quote.source_updated_at or now,
+                                  previous.get((quote.coin, quote.currency))))  # fmt: skip
+    if not fresh:
+        return
+    result.rearmed += alerts_rearm_many(fresh, now=now)
+    result.triggered += alerts_trigger_crossed_many(fresh, now=now)
 
 
 def _latest_prices(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
@@ -124,9 +133,21 @@ def _latest_prices(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal
     return {(t.coin, t.currency): t.price for t in latest if (t.coin, t.currency) in pairs}
 
 
-# One conditional UPDATE per direction: only alerts still `created` flip, so two racing polls
-# trigger an alert once; the partial index alerts_price_live serves the range condition.
-_TRIGGER_SQL = """
+# One conditional UPDATE per direction for the whole poll: only alerts still `created` flip, so
+# two racing polls trigger an alert once; the partial index alerts_price_live serves the range
+# condition for each (coin, currency) unnested from the arrays (PostgreSQL). Prices are bound as
+# numeric: a float would make PostgreSQL cast the column and skip the index.
+_TRIGGER_MANY_SQL = """
+UPDATE alerts_pricealert AS a
+SET status = 'triggered', triggered_at = %s, triggered_price = p.price, price_before = p.before,
+    price_time = p.at, trigger_count = a.trigger_count + 1, notified_at = NULL, updated_at = %s
+FROM unnest(%s::varchar[], %s::varchar[], %s::numeric[], %s::numeric[], %s::timestamptz[])
+    AS p(coin, currency, price, before, at)
+WHERE a.status = 'created' AND a.coin = p.coin AND a.currency = p.currency
+  AND a.direction = %s AND a.target_price {op} p.price AND (a.expires_at IS NULL OR a.expires_at > %s)
+RETURNING a.id, a.trigger_count
+"""
+_TRIGGER_ONE_SQL = """
 UPDATE alerts_pricealert
 SET status = 'triggered', triggered_at = %s, triggered_price = %s, price_before = %s, price_time = %s,
     trigger_count = trigger_count + 1, notified_at = NULL, updated_at = %s
@@ -134,21 +155,38 @@ WHERE status = 'created' AND coin = %s AND currency = %s AND direction = %s AND 
   AND (expires_at IS NULL OR expires_at > %s)
 RETURNING id, trigger_count
 """
+_DIRECTIONS = (("above", "<="), ("below", ">="))
 
 
 @transaction.atomic
-def alerts_trigger_crossed(
-    *, coin: str, currency: str, price: Decimal, price_time: datetime, price_before: Decimal | None, now: datetime
-) -> list[int]:
-    """Flip to triggered every live alert `price` crossed; e-mails are enqueued on commit."""
+def alerts_trigger_crossed_many(crossings: list[Crossing], *, now: datetime) -> list[int]:
+    """Flip to triggered every live alert these prices crossed; e-mails are enqueued on commit."""
     fired: list[tuple[int, int]] = []
     with connection.cursor() as cursor:
-        for direction, op in (("above", "<="), ("below", ">=")):
-            cursor.execute(
-                _TRIGGER_SQL.format(op=op),
-                [now, price, price_before, price_time, now, coin, currency, direction, price, now],
-            )
-            fired += cursor.fetchall()
+        for direction, op in _DIRECTIONS:
+            if connection.vendor == "postgresql":
+                arrays = [
+                    [getattr(c, f) for c in crossings]
+                    for f in ("coin", "currency", "price", "price_before", "price_time")
+                ]
+                cursor.execute(_TRIGGER_MANY_SQL.format(op=op), [now, now, *arrays, direction, now])
+                fired += cursor.fetchall()
+            else:  # SQLite has no arrays to unnest: one statement per pair
+                for c in crossings:
+                    params = [
+                        now,
+                        c.price,
+                        c.price_before,
+                        c.price_time,
+                        now,
+                        c.coin,
+                        c.currency,
+                        direction,
+                        c.price,
+                        now,
+                    ]
+                    cursor.execute(_TRIGGER_ONE_SQL.format(op=op), params)
+                    fired += cursor.fetchall()
     if fired:
         from alerts.tasks import send_price_alert_email
 
@@ -156,19 +194,41 @@ def alerts_trigger_crossed(
     return [pk for pk, _ in fired]
 
 
-def alerts_rearm(*, coin: str, currency: str, price: Decimal) -> int:
+def alerts_trigger_crossed(
+    *, coin: str, currency: str, price: Decimal, price_time: datetime, price_before: Decimal | None, now: datetime
+) -> list[int]:
+    """alerts_trigger_crossed_many for one (coin, currency)."""
+    return alerts_trigger_crossed_many([Crossing(coin, currency, price, price_time, price_before)], now=now)
+
+
+_REARM_MANY_SQL = """
+UPDATE alerts_pricealert AS a SET status = 'created', updated_at = %s
+FROM unnest(%s::varchar[], %s::varchar[], %s::numeric[]) AS p(coin, currency, price)
+WHERE a.status = 'triggered' AND a.repeat AND a.coin = p.coin AND a.currency = p.currency
+  AND a.direction = %s AND a.rearm_price {op} p.price
+"""
+
+
+def alerts_rearm_many(crossings: list[Crossing], *, now: datetime) -> int:
     """Repeating alerts re-arm once the price has moved strictly back past their band, so a price
     hovering at the target never fires on every wiggle."""
-    above = PriceAlert.objects.filter(
-        status=PriceAlert.Status.TRIGGERED, repeat=True, coin=coin, currency=currency,
-        direction=PriceAlert.Direction.ABOVE, rearm_price__gt=price,
-    )  # fmt: skip
-    below = PriceAlert.objects.filter(
-        status=PriceAlert.Status.TRIGGERED, repeat=True, coin=coin, currency=currency,
-        direction=PriceAlert.Direction.BELOW, rearm_price__lt=price,
-    )  # fmt: skip
-    fields = {"status": PriceAlert.Status.CREATED, "updated_at": timezone.now()}
-    return above.update(**fields) + below.update(**fields)
+    rearmed = 0
+    if connection.vendor == "postgresql":
+        arrays = [[getattr(c, f) for c in crossings] for f in ("coin", "currency", "price")]
+        with connection.cursor() as cursor:
+            for direction, op in (("above", ">"), ("below", "<")):
+                cursor.execute(_REARM_MANY_SQL.format(op=op), [now, *arrays, direction])
+                rearmed += cursor.rowcount
+        return rearmed
+    for crossing in crossings:  # SQLite: one statement per pair
+        waiting = PriceAlert.objects.filter(
+            status=PriceAlert.Status.TRIGGERED, repeat=True, coin=crossing.coin, currency=crossing.currency
+        )
+        rearmed += (
+            waiting.filter(direction=PriceAlert.Direction.ABOVE, rearm_price__gt=crossing.price)
+            | waiting.filter(direction=PriceAlert.Direction.BELOW, rearm_price__lt=crossing.price)
+        ).update(status=PriceAlert.Status.CREATED, updated_at=now)
+    return rearmed
 
 
 def _prune_ticks(*, now: datetime, batch_size: int = 5000) -> None:
