@@ -1,4 +1,5 @@
 import pytest
+import time_machine
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -33,6 +34,19 @@ def _no_broker_publishing(monkeypatch):
         raise AssertionError(f"test tried to publish {task.name} to the broker; patch the enqueue instead")
 
     monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
+
+
+@pytest.fixture
+def frozen(request):
+    """Time frozen (tick=False) at the test module's NOW; the traveller moves it."""
+    with time_machine.travel(request.module.NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def client_alice(api_client, alice):
+    api_client.force_authenticate(alice)
+    return api_client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from accounts.models import ApiToken
 from events import ingestion
 from events.models import IngestedEvent
 from eventsys.api.errors import DomainError
-from eventsys.api.filters import query_datetime
+from eventsys.api.filters import filter_time_range
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
 
@@ -120,13 +120,7 @@ class IngestedEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         if "event_type" in params:
             queryset = queryset.filter(event_type=params["event_type"])
         errors = {}
-        for param, lookup in (("since", "received_at__gte"), ("until", "received_at__lt")):
-            if param in params:
-                when = query_datetime(params[param])
-                if when is None:
-                    errors[param] = ["Must be an ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
-                else:
-                    queryset = queryset.filter(**{lookup: when})
+        queryset = filter_time_range(queryset, params, field="received_at", errors=errors)
         if errors:
             raise exceptions.ValidationError(errors)
         return queryset

@@ -4,7 +4,7 @@ from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from eventsys.api.filters import query_datetime, query_id
+from eventsys.api.filters import filter_time_range, query_id
 from triggers import services
 from triggers.models import ExecutionLog, Trigger
 from triggers.serializers import (
@@ -40,15 +40,7 @@ def filter_logs(queryset, params):
             errors[param] = ["Must be a trigger id."]
         else:
             queryset = queryset.filter(**{field: value})
-    for param, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
-        value = params.get(param)
-        if value is None:
-            continue
-        when = query_datetime(value)
-        if when is None:
-            errors[param] = ["Must be an ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
-        else:
-            queryset = queryset.filter(**{lookup: when})
+    queryset = filter_time_range(queryset, params, field="created_at", errors=errors)
     if errors:
         raise exceptions.ValidationError(errors)
     return queryset

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,40 +20,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from support import free_port, recreate_database, wait_for_port, web_env  # noqa: E402
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench_ingest")
 # (events per request, requests, concurrent clients)
 CASES = [(1, 3000, 16), (100, 300, 8), (1000, 60, 4)]
-
-
-def bench_env(data_dir: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CACHE_URL"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="eventsys.settings",
-        DATABASE_URL=DATABASE_URL,
-        DATA_DIR=data_dir,
-        DEBUG="false",
-        SECRET_KEY="bench-only-secret-key",
-        ALLOWED_HOSTS="127.0.0.1",
-        THROTTLE_INGEST="100000000/min",
-        THROTTLE_USER="100000000/min",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def batch_body(size: int, seq: int) -> bytes:
@@ -135,11 +106,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
-    env = bench_env(tempfile.mkdtemp(prefix="eventsys-bench-ingest-"))
+    env = web_env(
+        database_url=DATABASE_URL,
+        data_dir=tempfile.mkdtemp(prefix="eventsys-bench-ingest-"),
+        THROTTLE_INGEST="100000000/min",
+        THROTTLE_USER="100000000/min",
+    )
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
-    recreate_database()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    recreate_database(DATABASE_URL)
 
     import django
 
@@ -161,13 +136,7 @@ def main() -> None:
     )  # fmt: skip
     rows = []
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_port(port)
         asyncio.run(run_case(port, token, 10, 20, 2, 10**9))  # warm-up: imports, connections
         for index, (size, requests, clients) in enumerate(CASES):
             requests = max(int(requests * args.scale), clients)

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,40 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from support import free_port, recreate_database, wait_for_port, web_env  # noqa: E402
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench_register")
-
-
-def bench_env(data_dir: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CACHE_URL"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="eventsys.settings",
-        DATABASE_URL=DATABASE_URL,
-        DATA_DIR=data_dir,
-        DEBUG="false",
-        SECRET_KEY="bench-only-secret-key",
-        ALLOWED_HOSTS="127.0.0.1",
-        THROTTLE_ANON="100000000/min",
-        THROTTLE_REGISTRATION="100000000/min",
-        THROTTLE_USER="100000000/min",  # DRF applies the user rate to anonymous clients too, by IP
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def create_events(count: int) -> list[int]:
@@ -166,12 +135,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
 
-    data_dir = tempfile.mkdtemp(prefix="eventsys-bench-register-")
-    env = bench_env(data_dir)
+    env = web_env(
+        database_url=DATABASE_URL,
+        data_dir=tempfile.mkdtemp(prefix="eventsys-bench-register-"),
+        THROTTLE_ANON="100000000/min",
+        THROTTLE_REGISTRATION="100000000/min",
+        THROTTLE_USER="100000000/min",  # DRF applies the user rate to anonymous clients too, by IP
+    )
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
-    recreate_database()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    recreate_database(DATABASE_URL)
 
     import django
 
@@ -188,13 +161,7 @@ def main() -> None:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_port(port)
         rng = random.Random(42)
         reads = [("GET", f"/api/v1/events/{rng.choice(event_ids)}/", None) for _ in range(args.requests)]
         read_results, read_elapsed = asyncio.run(run_load(port, args.clients, reads))

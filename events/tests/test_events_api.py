@@ -1,20 +1,13 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
 from events.models import Event
 from events.services import event_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 def make_event(organiser, **fields) -> Event:

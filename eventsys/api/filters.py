@@ -67,3 +67,16 @@ def query_datetime(value: str) -> datetime | None:
         return when.astimezone(UTC) if when is not None and when.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None
+
+
+def filter_time_range(queryset, params, *, field: str, errors: dict):
+    """`?since=` (inclusive) and `?until=` (exclusive) on `field`; a malformed value is added to `errors`."""
+    for param, lookup in (("since", f"{field}__gte"), ("until", f"{field}__lt")):
+        if param not in params:
+            continue
+        when = query_datetime(params[param])
+        if when is None:
+            errors[param] = ["Must be an ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
+        else:
+            queryset = queryset.filter(**{lookup: when})
+    return queryset

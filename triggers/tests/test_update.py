@@ -3,26 +3,13 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
 from triggers.models import Trigger
 from triggers.services import dispatch_due, trigger_create, trigger_pause
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def client_alice(api_client, alice):
-    api_client.force_authenticate(alice)
-    return api_client
 
 
 def make_trigger(owner, **fields):
