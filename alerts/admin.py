@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from alerts.models import Coin, PriceAlert, PriceTick, ProviderState
+from alerts.models import AlertRule, Coin, PriceAlert, PriceTick, ProviderState, Transaction, TransactionAlert
 from alerts.services import price_alerts
 
 
@@ -56,3 +56,44 @@ class ProviderStateAdmin(admin.ModelAdmin):
 class CoinAdmin(admin.ModelAdmin):
     list_display = ["id", "symbol", "name", "refreshed_at"]
     search_fields = ["id", "symbol", "name"]
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["code", "kind", "transaction_type", "threshold", "count", "window_seconds", "priority", "enabled"]
+    list_editable = ["enabled", "priority"]
+    list_filter = ["kind", "transaction_type", "enabled"]
+
+
+class EvidenceInline(admin.TabularInline):
+    model = TransactionAlert.evidence.through
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "evidence"
+
+
+@admin.register(TransactionAlert)
+class TransactionAlertAdmin(admin.ModelAdmin):
+    list_display = ["code", "customer", "transaction", "owner", "created_at"]
+    list_filter = ["code"]
+    list_select_related = ["customer", "transaction", "owner"]
+    readonly_fields = ["owner", "customer", "transaction", "rule", "code", "created_at"]
+    exclude = ["evidence"]
+    inlines = [EvidenceInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    list_display = ["id", "customer", "type", "amount", "time", "owner", "created_at"]
+    list_filter = ["type"]
+    list_select_related = ["customer", "owner"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -110,3 +110,120 @@ class ProviderState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TransactionType(models.TextChoices):
+    DEPOSIT = "deposit"
+    WITHDRAW = "withdraw"
+
+
+class AlertRule(models.Model):
+    """A transaction-monitoring rule: data an operator edits, evaluated on every transaction."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_OVER = "amount_over"  # this transaction's amount > threshold
+        CONSECUTIVE_TYPE = "consecutive_type"  # the latest `count` transactions are all of the type
+        INCREASING_SERIES = "increasing_series"  # the latest `count` of the type each larger than the last
+        WINDOW_SUM = "window_sum"  # the type's amounts within `window_seconds` sum to > threshold
+
+    code = models.PositiveIntegerField(unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    transaction_type = models.CharField(max_length=16, choices=TransactionType.choices)
+    threshold = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    count = models.PositiveSmallIntegerField(null=True, blank=True)
+    window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    priority = models.IntegerField(default=100, help_text="Codes are answered in ascending priority")
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["priority", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["amount_over", "consecutive_type", "increasing_series", "window_sum"]),
+                name="alerts_rule_kind",
+            ),
+            models.CheckConstraint(condition=Q(transaction_type__in=["deposit", "withdraw"]), name="alerts_rule_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.description or self.kind}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        needs = {
+            self.Kind.AMOUNT_OVER: ["threshold"],
+            self.Kind.CONSECUTIVE_TYPE: ["count"],
+            self.Kind.INCREASING_SERIES: ["count"],
+            self.Kind.WINDOW_SUM: ["threshold", "window_seconds"],
+        }.get(self.kind, [])
+        errors = {name: ["Required for this kind of rule."] for name in needs if getattr(self, name) is None}
+        if self.count is not None and not 1 <= self.count <= 100:
+            errors["count"] = ["Between 1 and 100."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class Customer(models.Model):
+    """One of a caller's customers (the wire's `user_id`); its row serialises that customer's transactions."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customers")
+    external_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "external_id"], name="alerts_customer_once")]
+
+    def __str__(self) -> str:
+        return f"customer {self.external_id}"
+
+
+class Transaction(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="transactions")
+    type = models.CharField(max_length=16, choices=TransactionType.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    time = models.BigIntegerField(help_text="The client's timestamp in seconds; history is ordered by it")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    answer = models.JSONField(help_text="What the request was answered, for an idempotent resend")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # the rules' look-backs: a customer's history by (time, arrival), optionally by type
+            models.Index(fields=["customer", "time", "id"], name="alerts_tx_history"),
+            models.Index(fields=["customer", "type", "time", "id"], name="alerts_tx_history_type"),
+            models.Index(fields=["owner", "-id"], name="alerts_tx_owner"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"], condition=~Q(idempotency_key=""), name="alerts_tx_idempotent"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="alerts_tx_amount_positive"),
+            models.CheckConstraint(condition=Q(time__gte=0), name="alerts_tx_time_non_negative"),
+            models.CheckConstraint(condition=Q(type__in=["deposit", "withdraw"]), name="alerts_tx_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.amount} at {self.time}"
+
+
+class TransactionAlert(models.Model):
+    """A rule that fired on a transaction, with the transactions that made it fire."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="alerts")
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="alerts")
+    rule = models.ForeignKey(AlertRule, null=True, on_delete=models.SET_NULL, related_name="+")
+    code = models.PositiveIntegerField()
+    evidence = models.ManyToManyField(Transaction, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "-id"], name="alerts_txalert_owner"),
+            models.Index(fields=["owner", "code", "-id"], name="alerts_txalert_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} on {self.transaction_id}"

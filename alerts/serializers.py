@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from alerts.models import PriceAlert, PriceTick
+from alerts.models import AlertRule, PriceAlert, PriceTick, Transaction, TransactionAlert, TransactionType
 
 _CURRENCY = re.compile(r"[a-z]{2,10}")
 
@@ -53,3 +53,60 @@ class PriceTickSerializer(serializers.ModelSerializer):
     class Meta:
         model = PriceTick
         fields = ["coin", "currency", "price", "source_updated_at", "fetched_at"]
+
+
+class TransactionInSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=TransactionType.choices)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    time = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    idempotency_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TransactionAnswerSerializer(serializers.Serializer):
+    alert = serializers.BooleanField()
+    alert_codes = serializers.ListField(child=serializers.IntegerField())
+    user_id = serializers.IntegerField()
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="customer.external_id", read_only=True)
+
+    class Meta:
+        model = Transaction
+        fields = ["id", "user_id", "type", "amount", "time", "idempotency_key", "answer", "created_at"]
+        read_only_fields = fields
+
+
+class TransactionAlertSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="customer.external_id", read_only=True)
+    transaction_id = serializers.IntegerField(read_only=True)
+    evidence = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = TransactionAlert
+        fields = ["id", "code", "user_id", "transaction_id", "evidence", "created_at"]
+        read_only_fields = fields
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "code",
+            "kind",
+            "transaction_type",
+            "threshold",
+            "count",
+            "window_seconds",
+            "priority",
+            "enabled",
+            "description",
+        ]
+
+    def validate(self, attrs):
+        # The kind decides which parameters are required: check the rule as it will be.
+        current = {name: getattr(self.instance, name) for name in self.Meta.fields[1:]} if self.instance else {}
+        AlertRule(**{**current, **attrs}).clean()
+        return attrs

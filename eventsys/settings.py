@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
         "TriggerStatusEnum": "triggers.models.Trigger.Status",
         "DeliveryStatusEnum": "triggers.models.ExecutionLog.DeliveryStatus",
         "AttendeeStatusEnum": "events.models.Attendee.Status",
+        "TransactionTypeEnum": "alerts.models.TransactionType",
     },
 }
 

@@ -1,0 +1,134 @@
+"""Transaction monitoring: store a customer's transaction and evaluate the rules at once.
+
+A customer's history is ordered by the client's `time`, ties by arrival (id). Every rule looks at
+the history as of this transaction, after storing it: a late arrival takes its place in time, and
+transactions later than it are not part of its picture. Each rule reads a bounded look-back or one
+indexed window aggregate, so the cost per transaction does not grow with the history.
+"""
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet, Sum
+
+from alerts.models import AlertRule, Customer, Transaction, TransactionAlert
+
+
+@dataclass(frozen=True)
+class Answer:
+    alert: bool
+    alert_codes: list[int]
+    user_id: int
+
+    def as_dict(self) -> dict:
+        return {"alert": self.alert, "alert_codes": self.alert_codes, "user_id": self.user_id}
+
+
+def transactions_visible_to(user) -> QuerySet[Transaction]:
+    return Transaction.objects.filter(owner=user)
+
+
+def transaction_alerts_visible_to(user) -> QuerySet[TransactionAlert]:
+    return TransactionAlert.objects.filter(owner=user)
+
+
+def transaction_record(
+    *, owner, user_id: int, type: str, amount: Decimal, time: int, idempotency_key: str = ""
+) -> Answer:
+    """Store a transaction for the caller's customer `user_id` and answer which rules it fired.
+
+    A resend with the same idempotency key answers as the first time and stores nothing new.
+    """
+    if idempotency_key:
+        first = _answer_for(owner=owner, key=idempotency_key)
+        if first is not None:
+            return first
+    try:
+        return _record(
+            owner=owner, user_id=user_id, type=type, amount=amount, time=time, idempotency_key=idempotency_key
+        )
+    except IntegrityError:
+        first = _answer_for(owner=owner, key=idempotency_key) if idempotency_key else None
+        if first is None:
+            raise
+        return first  # the same key raced itself; the first one stored answers both
+
+
+def _answer_for(*, owner, key: str) -> Answer | None:
+    stored = Transaction.objects.filter(owner=owner, idempotency_key=key).values_list("answer", flat=True).first()
+    return Answer(**stored) if stored is not None else None
+
+
+@transaction.atomic
+def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idempotency_key: str) -> Answer:
+    customer, _ = Customer.objects.get_or_create(owner=owner, external_id=user_id)
+    # Serialise this customer's transactions: two at once must neither both miss nor both
+    # double-count a rule.
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).get()
+    stored = Transaction.objects.create(
+        owner=owner,
+        customer=customer,
+        type=type,
+        amount=amount,
+        time=time,
+        idempotency_key=idempotency_key,
+        answer={},
+    )
+    fired: list[tuple[AlertRule, list[Transaction]]] = []
+    for rule in AlertRule.objects.filter(enabled=True, transaction_type=type).order_by("priority", "code"):
+        evidence = _evaluate(rule, stored)
+        if evidence:
+            fired.append((rule, evidence))
+    codes = list(dict.fromkeys(rule.code for rule, _ in fired))
+    answer = Answer(alert=bool(codes), alert_codes=codes, user_id=user_id)
+    stored.answer = answer.as_dict()
+    stored.save(update_fields=["answer"])
+    if fired:
+        alerts = TransactionAlert.objects.bulk_create(
+            TransactionAlert(owner=owner, customer=customer, transaction=stored, rule=rule, code=rule.code)
+            for rule, _ in fired
+        )
+        through = TransactionAlert.evidence.through
+        through.objects.bulk_create(
+            through(transactionalert_id=alert.pk, transaction_id=evidence_tx.pk)
+            for alert, (_, evidence) in zip(alerts, fired, strict=True)
+            for evidence_tx in evidence
+        )
+    return answer
+
+
+def _history_up_to(tx: Transaction) -> QuerySet[Transaction]:
+    """The customer's transactions at or before `tx` in (time, arrival) order, latest first."""
+    return (
+        Transaction.objects.filter(customer_id=tx.customer_id)
+        .filter(Q(time__lt=tx.time) | Q(time=tx.time, id__lte=tx.id))
+        .order_by("-time", "-id")
+    )
+
+
+def _evaluate(rule: AlertRule, tx: Transaction) -> list[Transaction]:
+    """The transactions that make `rule` fire on `tx`, or [] when it does not."""
+    if rule.kind == AlertRule.Kind.AMOUNT_OVER:
+        return [tx] if tx.amount > rule.threshold else []
+    if rule.kind == AlertRule.Kind.CONSECUTIVE_TYPE:
+        latest = list(_history_up_to(tx)[: rule.count])
+        if len(latest) == rule.count and all(t.type == rule.transaction_type for t in latest):
+            return latest
+        return []
+    if rule.kind == AlertRule.Kind.INCREASING_SERIES:
+        latest = list(_history_up_to(tx).filter(type=rule.transaction_type)[: rule.count])
+        oldest_first = latest[::-1]
+        increasing = all(a.amount < b.amount for a, b in itertools.pairwise(oldest_first))
+        return oldest_first if len(latest) == rule.count and increasing else []
+    if rule.kind == AlertRule.Kind.WINDOW_SUM:
+        window = Transaction.objects.filter(
+            customer_id=tx.customer_id,
+            type=rule.transaction_type,
+            time__gte=tx.time - rule.window_seconds,
+            time__lte=tx.time,
+        )
+        total = window.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        return list(window.order_by("time", "id")) if total > rule.threshold else []
+    return []
