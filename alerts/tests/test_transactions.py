@@ -220,6 +220,10 @@ def test_api_tokens_work_and_customers_are_per_caller(client_alice, bob):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row-lock races need PostgreSQL (CI runs this)")
 def test_concurrent_transactions_of_one_customer_neither_miss_nor_double_count(alice):
+    # Transactional tests run last and empty the tables between them, migration data included.
+    AlertRule.objects.get_or_create(
+        code=30, defaults={"kind": "consecutive_type", "transaction_type": "withdraw", "count": 3, "priority": 20}
+    )
     transaction_record(owner=alice, user_id=7, type="withdraw", amount=Decimal("1"), time=1)
     barrier = threading.Barrier(2)
 
