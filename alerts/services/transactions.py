@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet
 
 from alerts.models import AlertRule, Customer, Transaction, TransactionAlert
 
@@ -63,31 +63,26 @@ def _answer_for(*, owner, key: str) -> Answer | None:
 
 @transaction.atomic
 def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idempotency_key: str) -> Answer:
-    customer, _ = Customer.objects.get_or_create(owner=owner, external_id=user_id)
-    # Serialise this customer's transactions: two at once must neither both miss nor both
-    # double-count a rule.
-    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).get()
-    stored = Transaction.objects.create(
-        owner=owner,
-        customer=customer,
-        type=type,
-        amount=amount,
-        time=time,
-        idempotency_key=idempotency_key,
-        answer={},
+    # Serialise this customer's transactions (the row lock is taken by the look-up, or by the insert
+    # of a new customer): two at once must neither both miss nor both double-count a rule.
+    customer, _ = Customer.objects.select_for_update().get_or_create(owner=owner, external_id=user_id)
+    # The rules are evaluated before the insert, on the history plus this transaction, which is the
+    # latest arrival: the answer is stored with the row, no second write.
+    new = Transaction(
+        owner=owner, customer=customer, type=type, amount=amount, time=time, idempotency_key=idempotency_key
     )
     fired: list[tuple[AlertRule, list[Transaction]]] = []
     for rule in AlertRule.objects.filter(enabled=True, transaction_type=type).order_by("priority", "code"):
-        evidence = _evaluate(rule, stored)
+        evidence = _evaluate(rule, new)
         if evidence:
             fired.append((rule, evidence))
     codes = list(dict.fromkeys(rule.code for rule, _ in fired))
     answer = Answer(alert=bool(codes), alert_codes=codes, user_id=user_id)
-    stored.answer = answer.as_dict()
-    stored.save(update_fields=["answer"])
+    new.answer = answer.as_dict()
+    new.save(force_insert=True)
     if fired:
         alerts = TransactionAlert.objects.bulk_create(
-            TransactionAlert(owner=owner, customer=customer, transaction=stored, rule=rule, code=rule.code)
+            TransactionAlert(owner=owner, customer=customer, transaction=new, rule=rule, code=rule.code)
             for rule, _ in fired
         )
         through = TransactionAlert.evidence.through
@@ -99,36 +94,30 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
     return answer
 
 
-def _history_up_to(tx: Transaction) -> QuerySet[Transaction]:
-    """The customer's transactions at or before `tx` in (time, arrival) order, latest first."""
-    return (
-        Transaction.objects.filter(customer_id=tx.customer_id)
-        .filter(Q(time__lt=tx.time) | Q(time=tx.time, id__lte=tx.id))
-        .order_by("-time", "-id")
-    )
+def _earlier(tx: Transaction) -> QuerySet[Transaction]:
+    """The customer's stored transactions at or before `tx`'s time, latest first. `tx` is not stored
+    yet and arrives last, so among equal times it comes after all of these."""
+    return Transaction.objects.filter(customer_id=tx.customer_id, time__lte=tx.time).order_by("-time", "-id")
 
 
 def _evaluate(rule: AlertRule, tx: Transaction) -> list[Transaction]:
-    """The transactions that make `rule` fire on `tx`, or [] when it does not."""
+    """The transactions that make `rule` fire on `tx` (not yet stored), or [] when it does not."""
     if rule.kind == AlertRule.Kind.AMOUNT_OVER:
         return [tx] if tx.amount > rule.threshold else []
     if rule.kind == AlertRule.Kind.CONSECUTIVE_TYPE:
-        latest = list(_history_up_to(tx)[: rule.count])
+        latest = [tx, *_earlier(tx)[: rule.count - 1]]
         if len(latest) == rule.count and all(t.type == rule.transaction_type for t in latest):
             return latest
         return []
     if rule.kind == AlertRule.Kind.INCREASING_SERIES:
-        latest = list(_history_up_to(tx).filter(type=rule.transaction_type)[: rule.count])
+        latest = [tx, *_earlier(tx).filter(type=rule.transaction_type)[: rule.count - 1]]
         oldest_first = latest[::-1]
         increasing = all(a.amount < b.amount for a, b in itertools.pairwise(oldest_first))
         return oldest_first if len(latest) == rule.count and increasing else []
     if rule.kind == AlertRule.Kind.WINDOW_SUM:
-        window = Transaction.objects.filter(
-            customer_id=tx.customer_id,
-            type=rule.transaction_type,
-            time__gte=tx.time - rule.window_seconds,
-            time__lte=tx.time,
+        window = list(
+            _earlier(tx).filter(type=rule.transaction_type, time__gte=tx.time - rule.window_seconds).reverse()
         )
-        total = window.aggregate(total=Sum("amount"))["total"] or Decimal(0)
-        return list(window.order_by("time", "id")) if total > rule.threshold else []
+        total = sum((t.amount for t in window), tx.amount)
+        return [*window, tx] if total > rule.threshold else []
     return []
