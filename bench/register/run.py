@@ -15,7 +15,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from support import free_port, recreate_database, wait_for_port, web_env  # noqa: E402
+from support import gunicorn, recreate_database, web_env  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench_register")
 
@@ -151,25 +150,12 @@ def main() -> None:
     django.setup()
     event_ids = create_events(args.events)
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "eventsys.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers),
-            "--worker-class", "gthread", "--threads", str(args.threads), "--backlog", "2048",
-        ],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for_port(port)
+    with gunicorn(env, workers=args.web_workers, threads=args.threads) as port:
         rng = random.Random(42)
         reads = [("GET", f"/api/v1/events/{rng.choice(event_ids)}/", None) for _ in range(args.requests)]
         read_results, read_elapsed = asyncio.run(run_load(port, args.clients, reads))
         writes = registration_requests(event_ids, args.requests, rng)
         write_results, write_elapsed = asyncio.run(run_load(port, args.clients, writes))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     overbooked, duplicates, registered = check_database()
     statuses: dict[int, int] = {}

@@ -10,12 +10,10 @@ Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432
 """
 
 import argparse
-import asyncio
 import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,35 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from support import free_port, recreate_database, wait_for_port, web_env  # noqa: E402
+from support import gunicorn, p99, post_all, recreate_database, web_env  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench_tx")
 CUSTOMERS = 10_000
-
-
-async def client(port: int, token: str, bodies: asyncio.Queue, latencies: list[float], statuses: dict) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while not bodies.empty():
-            body = bodies.get_nowait()
-            started = time.perf_counter()
-            writer.write(
-                b"POST /api/v1/transactions/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
 
 
 def stream(requests: int, seed: int, start_time: int) -> list[bytes]:
@@ -67,20 +40,6 @@ def stream(requests: int, seed: int, start_time: int) -> list[bytes]:
         ).encode()
         for i in range(requests)
     ]
-
-
-def run_stream(port: int, token: str, bodies: list[bytes], clients: int):
-    async def go():
-        queue: asyncio.Queue = asyncio.Queue()
-        for body in bodies:
-            queue.put_nowait(body)
-        latencies: list[float] = []
-        statuses: dict[int, int] = {}
-        started = time.perf_counter()
-        await asyncio.gather(*(client(port, token, queue, latencies, statuses) for _ in range(clients)))
-        return time.perf_counter() - started, sorted(latencies), statuses
-
-    return asyncio.run(go())
 
 
 def load_history(owner_id: int, rows: int) -> float:
@@ -110,9 +69,9 @@ def load_history(owner_id: int, rows: int) -> float:
 
 
 def summarise(label: str, elapsed: float, latencies: list[float], statuses: dict) -> tuple:
-    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)]
     rate = len(latencies) / elapsed
-    return label, len(latencies), rate, statistics.median(latencies) * 1000, p99 * 1000, dict(sorted(statuses.items()))
+    p50 = statistics.median(latencies) * 1000
+    return label, len(latencies), rate, p50, p99(latencies) * 1000, dict(sorted(statuses.items()))
 
 
 def main() -> None:
@@ -142,39 +101,22 @@ def main() -> None:
     owner = User.objects.create_user(username="bank", password="not-used-here")
     _, token = api_token_create(user=owner, name="bench")
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "eventsys.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(args.web_workers), "--worker-class", "gthread", "--threads", str(args.threads),
-            "--keep-alive", "30", "--backlog", "2048",
-        ],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    rows = []
-    try:
-        wait_for_port(port)
-        run_stream(port, token, stream(200, 0, 10**9), args.clients)  # warm-up
-        rows.append(
-            summarise("no history", *run_stream(port, token, stream(args.requests, 1, 2 * 10**9), args.clients))
-        )
+    path = "/api/v1/transactions/"
+    with gunicorn(env, workers=args.web_workers, threads=args.threads) as port:
+        post_all(port, path, token, stream(200, 0, 10**9), args.clients)  # warm-up
+        first = stream(args.requests, 1, 2 * 10**9)
+        rows = [summarise("no history", *post_all(port, path, token, first, args.clients))]
         seconds = load_history(owner.pk, args.history)
         print(f"loaded {args.history:,} historical transactions over {CUSTOMERS:,} customers in {seconds:.0f} s")
-        rows.append(
-            summarise(
-                f"{args.history:,} history", *run_stream(port, token, stream(args.requests, 2, 3 * 10**9), args.clients)
-            )
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        later = stream(args.requests, 2, 3 * 10**9)
+        rows.append(summarise(f"{args.history:,} history", *post_all(port, path, token, later, args.clients)))
 
     print(
         f"PostgreSQL, gunicorn {args.web_workers} workers x {args.threads} threads, {args.clients} concurrent clients"
     )
     print(f"{'history':<20} {'requests':>8} {'tx/s':>7} {'p50 ms':>7} {'p99 ms':>7}  answers")
-    for label, count, rate, p50, p99, statuses in rows:
-        print(f"{label:<20} {count:>8} {rate:>7.0f} {p50:>7.1f} {p99:>7.1f}  {statuses}")
+    for label, count, rate, p50, p99_ms, statuses in rows:
+        print(f"{label:<20} {count:>8} {rate:>7.0f} {p50:>7.1f} {p99_ms:>7.1f}  {statuses}")
     print(f"with history / without: {rows[1][2] / rows[0][2]:.0%} of the rate (must be within 20%)")
     print("targets: p99 < 25 ms, >= 400 transactions/s on 2 cores")
 
