@@ -15,7 +15,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -192,3 +192,18 @@ def api_token_authenticate(plaintext: str) -> ApiToken | None:
 
 def is_api_token(credential: str) -> bool:
     return credential.startswith(f"{API_TOKEN_MARKER}_")
+
+
+def login_lockouts_prune(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
+    """Forget failure counts and locks that no longer matter (older than one cool-off period).
+
+    Failed logins for usernames that do not exist create rows too; without this they would pile up.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    ids = list(
+        LoginLockout.objects.filter(last_failure_at__lt=stale)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    return LoginLockout.objects.filter(pk__in=ids).delete()[0] if ids else 0

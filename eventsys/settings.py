@@ -264,6 +264,7 @@ CELERY_TASK_ROUTES = {
         "triggers.sweep",
         "triggers.retention",
         "events.ingest_retention",
+        "accounts.prune_login_lockouts",
         "alerts.poll_prices",
         "alerts.refresh_coins",
         "eventsys.heartbeat",
@@ -335,6 +336,11 @@ PROPAGATOR_INTERVAL_SECONDS = env_int("PROPAGATOR_INTERVAL_SECONDS", 5, minimum=
 PROPAGATOR_SAMPLES_PATH = env_path("PROPAGATOR_SAMPLES_PATH", BASE_DIR / "events" / "samples" / "events.json")
 PROPAGATOR_BATCH_SIZE = env_int("PROPAGATOR_BATCH_SIZE", 1, minimum=1)
 
+CELERY_BEAT_SCHEDULE["accounts.prune_login_lockouts"] = {
+    "task": "accounts.prune_login_lockouts",
+    "schedule": timedelta(hours=1),
+    "options": {"expire_seconds": 1800},
+}
 CELERY_BEAT_SCHEDULE["events.ingest_retention"] = {
     "task": "events.ingest_retention",
     "schedule": timedelta(hours=1),

@@ -189,3 +189,20 @@ def test_logout_with_garbage_token_is_400(api_client, alice):
 def test_garbage_bearer_is_401(api_client):
     api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
     assert api_client.get("/api/v1/auth/me/").status_code == 401
+
+
+def test_stale_failure_counts_and_expired_locks_are_pruned(api_client, alice, settings):
+    from accounts.models import LoginLockout
+    from accounts.services import login_lockouts_prune
+
+    settings.LOGIN_FAILURE_LIMIT = 2
+    settings.LOGIN_LOCKOUT_SECONDS = 600
+    with time_machine.travel(datetime(2026, 11, 1, 12, 0, tzinfo=UTC), tick=False) as traveller:
+        login(api_client, "nobody-at-all", "x")  # a username that does not exist still counts
+        login(api_client, "alice", "wrong")
+        login(api_client, "alice", "wrong")  # locked until 12:10
+        traveller.shift(timedelta(minutes=5))
+        assert login_lockouts_prune() == 0  # nothing is older than the cool-off yet
+        traveller.shift(timedelta(minutes=6))
+        assert login_lockouts_prune() == 2
+    assert not LoginLockout.objects.exists()
