@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import ApiToken, LoginLockout, User
 from eventsys.api.errors import DomainError, TooManyRequests
+from eventsys.service_arguments import reject_unknown_fields
 
 API_TOKEN_MARKER = "evs"
 # Updating last_used_at on every request would turn every authenticated read into a write.
@@ -78,10 +79,7 @@ def user_register(*, username: str, password: str, email: str = "") -> User:
 @transaction.atomic
 def user_update(*, user: User, **fields) -> User:
     """Change a user's own profile fields (e-mail and names)."""
-    allowed = {"email", "first_name", "last_name"}
-    unknown = set(fields) - allowed
-    if unknown:
-        raise ValueError(f"user_update cannot change {sorted(unknown)}")
+    reject_unknown_fields(fields, {"email", "first_name", "last_name"}, "user_update")
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"].strip())
     for name, value in fields.items():

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from events.models import Attendee, Event
 from eventsys.api.errors import Conflict, DomainError
+from eventsys.service_arguments import reject_unknown_fields
 
 EVENT_FIELDS = {"name", "location", "description", "start_time", "end_time", "timezone", "max_capacity"}
 
@@ -61,9 +62,7 @@ def events_organised_by(user) -> QuerySet[Event]:
 
 
 def event_create(*, organiser, **fields) -> Event:
-    unknown = set(fields) - EVENT_FIELDS
-    if unknown:
-        raise TypeError(f"event_create() got unexpected fields {sorted(unknown)}")
+    reject_unknown_fields(fields, EVENT_FIELDS, "event_create")
     event = Event(organiser=organiser, **fields)
     event.full_clean(exclude=["organiser"])
     event.save()
@@ -73,9 +72,7 @@ def event_create(*, organiser, **fields) -> Event:
 @transaction.atomic
 def event_update(*, event: Event, **changes) -> Event:
     """Change an event. Moving its times bumps the iCalendar SEQUENCE; more seats promote the waiting list."""
-    unknown = set(changes) - EVENT_FIELDS
-    if unknown:
-        raise TypeError(f"event_update() got unexpected fields {sorted(unknown)}")
+    reject_unknown_fields(changes, EVENT_FIELDS, "event_update")
     event = Event.objects.select_for_update().get(pk=event.pk)
     times_changed = any(
         name in changes and changes[name] != getattr(event, name) for name in ("start_time", "end_time")

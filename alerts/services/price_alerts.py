@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from alerts.models import Coin, PriceAlert, PriceTick
 from alerts.services import coingecko
+from eventsys.service_arguments import reject_unknown_fields
 
 logger = logging.getLogger(__name__)
 EDITABLE_FIELDS = {"coin", "currency", "target_price", "direction", "repeat", "rearm_band_percent", "expires_at"}
@@ -94,9 +95,7 @@ def price_alert_create(
 ) -> PriceAlert:
     """Create a live alert. Without a direction, it is inferred from the latest known price
     (a target above it waits for a rise, otherwise for a fall)."""
-    unknown = set(fields) - EDITABLE_FIELDS
-    if unknown:
-        raise TypeError(f"price_alert_create() got unexpected fields {sorted(unknown)}")
+    reject_unknown_fields(fields, EDITABLE_FIELDS, "price_alert_create")
     coin = coin_resolve(coin)
     currency = currency.lower()
     direction = direction or _direction_for(coin=coin, currency=currency, target_price=target_price)
@@ -112,9 +111,7 @@ def price_alert_create(
 @transaction.atomic
 def price_alert_update(*, alert: PriceAlert, **changes) -> PriceAlert:
     """Change an alert; a changed target, coin or direction makes a triggered alert live again."""
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise TypeError(f"price_alert_update() got unexpected fields {sorted(unknown)}")
+    reject_unknown_fields(changes, EDITABLE_FIELDS, "price_alert_update")
     alert = PriceAlert.objects.select_for_update().get(pk=alert.pk)
     if alert.status == PriceAlert.Status.DELETED:
         raise ValidationError({"status": ["A deleted alert cannot be changed."]})

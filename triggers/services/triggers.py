@@ -13,6 +13,7 @@ from django.utils import timezone
 from eventsys import clock
 from eventsys.api.errors import Conflict
 from eventsys.http import ForbiddenDestination, validate_destination_url
+from eventsys.service_arguments import reject_unknown_fields
 from triggers.models import ExecutionLog, Trigger
 from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded
 from triggers.services.delivery import delivery_attempt_record, delivery_send, enqueue_lease_until
@@ -130,9 +131,7 @@ def _schedule_field(trigger: Trigger) -> str:
 
 def trigger_create(*, owner, now: datetime | None = None, **fields) -> Trigger:
     """Create an active trigger and compute its first run (UTC). `fields` are Trigger's editable fields."""
-    unknown = set(fields) - EDITABLE_FIELDS
-    if unknown:
-        raise TypeError(f"trigger_create() got unexpected fields {sorted(unknown)}")
+    reject_unknown_fields(fields, EDITABLE_FIELDS, "trigger_create")
     trigger = Trigger(owner=owner, signing_secret=_new_secret(), **fields)
     _validate(trigger, now=now or clock.database_now(), check_destination=True)
     trigger.save()
@@ -142,9 +141,7 @@ def trigger_create(*, owner, now: datetime | None = None, **fields) -> Trigger:
 @transaction.atomic
 def trigger_update(*, trigger: Trigger, now: datetime | None = None, **changes) -> Trigger:
     """Change a trigger. A new schedule recomputes the next run and revives a completed trigger."""
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise TypeError(f"trigger_update() got unexpected fields {sorted(unknown)}")
+    reject_unknown_fields(changes, EDITABLE_FIELDS, "trigger_update")
     trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
     before = (trigger.kind, trigger.api_endpoint, trigger.next_run_at)
     for name, value in changes.items():
