@@ -55,6 +55,17 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
+def access_token():
+    """A real JWT access token for a user, as /api/v1/auth/token/ and the legacy logins issue."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    def issue(user) -> str:
+        return str(RefreshToken.for_user(user).access_token)
+
+    return issue
+
+
+@pytest.fixture
 def make_user(django_user_model):
     def make(username: str, password: str = "a-Strong-passw0rd", **fields):
         return django_user_model.objects.create_user(username=username, password=password, **fields)

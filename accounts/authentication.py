@@ -23,8 +23,12 @@ class BearerAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        return self.authenticate_credential(header[1])
+
+    def authenticate_credential(self, raw: bytes):
+        """(user, auth) for a JWT access token or an API token; AuthenticationFailed otherwise."""
         try:
-            credential = header[1].decode()
+            credential = raw.decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Token contains invalid characters.") from None
         if is_api_token(credential):
@@ -32,7 +36,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
             if token is None:
                 raise exceptions.AuthenticationFailed("Invalid or revoked API token.", code="invalid_api_token")
             return token.user, token
-        validated = self._jwt.get_validated_token(header[1])
+        validated = self._jwt.get_validated_token(raw)
         return self._jwt.get_user(validated), validated
 
     def authenticate_header(self, request):

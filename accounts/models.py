@@ -15,6 +15,7 @@ class User(AbstractUser):
                 condition=~models.Q(email=""),
                 name="accounts_user_email_unique_ci",
                 violation_error_message="A user with this e-mail address already exists.",
+                violation_error_code="unique",
             ),
         ]
 

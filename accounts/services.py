@@ -89,6 +89,12 @@ def user_update(*, user: User, **fields) -> User:
     return user
 
 
+def is_taken_account_error(exc: ValidationError) -> bool:
+    """Whether `user_register` refused because the username or e-mail address is already in use."""
+    errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
+    return any(error.code == "unique" for field_errors in errors for error in field_errors)
+
+
 # --- Login, lockout and logout ----------------------------------------------------------------
 
 
@@ -104,6 +110,15 @@ def user_login(*, username: str, password: str, request=None) -> TokenPair:
     User.objects.filter(pk=user.pk).update(last_login=now)
     refresh = RefreshToken.for_user(user)
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh), user=user)
+
+
+def username_for_login_email(email: str) -> str:
+    """The username to log in with for an e-mail address (ignoring case); the address itself if none.
+
+    Falling back to the address keeps the lockout and the failure path the same for unknown ones.
+    """
+    email = email.strip()
+    return User.objects.filter(email__iexact=email).values_list("username", flat=True).first() or email
 
 
 def _refuse_if_locked_out(*, username: str, now: datetime) -> None:

@@ -200,6 +200,11 @@ REST_FRAMEWORK = {
 }
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 
+# The original services' endpoints (see the README's migration section) need a token where the
+# originals needed none; naming a user here lets those adapters act as that user when no token is
+# sent, for old clients on a private network. Empty (the default) means a token is always required.
+LEGACY_DEFAULT_OWNER = env_str("LEGACY_DEFAULT_OWNER", "")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "eventsys API",
     "DESCRIPTION": "Triggers, price alerts, event ingestion, events and attendees, transaction monitoring.",

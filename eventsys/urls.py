@@ -19,4 +19,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
+    # The original services' documented endpoints (README: "Migrating from the original services").
+    path("", include("accounts.legacy")),
 ]
