@@ -192,3 +192,50 @@ def test_two_dispatchers_racing_over_the_same_rows_log_each_slot_once(alice):
     assert ExecutionLog.objects.count() == 400
     assert ExecutionLog.objects.values("trigger_id", "scheduled_for").distinct().count() == 400
     assert set(Trigger.objects.values_list("next_run_at", flat=True)) == {due + timedelta(minutes=1)}
+
+
+@pytest.mark.django_db
+def test_triggers_sharing_a_schedule_each_log_their_own_url_and_payload(alice):
+    first = make_trigger(alice, kind="api", api_endpoint="http://93.184.216.34/a", api_payload={"n": 1})
+    second = make_trigger(alice, kind="api", api_endpoint="http://93.184.216.34/b", api_payload=["x"])
+    bare = make_trigger(alice, kind="api", api_endpoint="http://93.184.216.34/c")
+    silent = make_trigger(alice)
+    dispatch_due(now=NOW + timedelta(minutes=1))
+    logs = {log.trigger_id: log for log in ExecutionLog.objects.all()}
+    assert (logs[first.pk].url, logs[first.pk].payload) == ("http://93.184.216.34/a", {"n": 1})
+    assert (logs[second.pk].url, logs[second.pk].payload) == ("http://93.184.216.34/b", ["x"])
+    assert (logs[bare.pk].url, logs[bare.pk].payload) == ("http://93.184.216.34/c", {})
+    assert (logs[silent.pk].url, logs[silent.pk].payload, logs[silent.pk].status) == ("", None, "none")
+    assert logs[first.pk].owner_id == alice.pk and logs[first.pk].state == "active"
+    assert logs[first.pk].next_attempt_at == NOW + timedelta(minutes=1) and logs[first.pk].lease_until is not None
+    assert logs[silent.pk].completed_at == NOW + timedelta(minutes=1) and logs[silent.pk].next_attempt_at is None
+
+
+@pytest.mark.django_db
+def test_a_slot_another_dispatcher_logged_is_neither_logged_nor_enqueued_again(
+    alice, django_capture_on_commit_callbacks, monkeypatch
+):
+    trigger = make_trigger(alice, kind="api", api_endpoint="http://93.184.216.34/hook")
+    other = make_trigger(alice, kind="api", api_endpoint="http://93.184.216.34/hook")
+    due = NOW + timedelta(minutes=1)
+    already = ExecutionLog.objects.create(
+        trigger=trigger, owner=alice, source="schedule", scheduled_for=due, status="delivered"
+    )
+    enqueued = []
+    monkeypatch.setattr("triggers.services.enqueue.enqueue_deliveries", enqueued.extend)
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch_due(now=due)
+    assert list(trigger.logs.all()) == [already]
+    assert enqueued == [other.logs.get().delivery_id]
+
+
+@pytest.mark.django_db
+def test_a_schedule_that_became_invalid_disables_only_its_trigger(alice):
+    broken = make_trigger(alice, schedule_type="cron", cron="* * * * *", timezone="Europe/London", interval=None)
+    healthy = make_trigger(alice)
+    Trigger.objects.filter(pk=broken.pk).update(timezone="Mars/Olympus_Mons")
+    result = dispatch_due(now=NOW + timedelta(minutes=1))
+    broken.refresh_from_db()
+    assert broken.status == "disabled" and broken.next_run_at is None
+    assert broken.disabled_reason.startswith("Invalid schedule:")
+    assert result.fired == 1 and healthy.logs.count() == 1 and not broken.logs.exists()
