@@ -31,7 +31,8 @@ def _no_broker_publishing(monkeypatch):
     """Tests never publish to the real broker by accident: a test that enqueues patches the enqueue."""
 
     def refuse(task, *args, **kwargs):
-        raise AssertionError(f"test tried to publish {task.name} to the broker; patch the enqueue instead")
+        # pytest.fail raises a BaseException: code that logs and swallows broker errors cannot hide it.
+        pytest.fail(f"test tried to publish {task.name} to the broker; patch the enqueue instead")
 
     monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
 
