@@ -21,4 +21,5 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     # The original services' documented endpoints (README: "Migrating from the original services").
     path("", include("accounts.legacy")),
+    path("", include("triggers.legacy")),
 ]

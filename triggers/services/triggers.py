@@ -30,6 +30,8 @@ SCHEDULE_FIELDS = {
     "max_runs",
 }
 _TICK = timedelta(microseconds=1)
+# The name of a trigger created without one (the original service's triggers had no names).
+UNTITLED = "Untitled trigger"
 EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "kind", "api_endpoint", "api_payload", "misfire_policy"}
 
 
@@ -130,8 +132,12 @@ def _schedule_field(trigger: Trigger) -> str:
 
 
 def trigger_create(*, owner, now: datetime | None = None, **fields) -> Trigger:
-    """Create an active trigger and compute its first run (UTC). `fields` are Trigger's editable fields."""
+    """Create an active trigger and compute its first run (UTC). `fields` are Trigger's editable fields.
+
+    An omitted `name` is UNTITLED.
+    """
     reject_unknown_fields(fields, EDITABLE_FIELDS, "trigger_create")
+    fields.setdefault("name", UNTITLED)
     trigger = Trigger(owner=owner, signing_secret=_new_secret(), **fields)
     _validate(trigger, now=now or clock.database_now(), check_destination=True)
     trigger.save()
