@@ -69,11 +69,25 @@ def ingested_events_visible_to(user) -> QuerySet[IngestedEvent]:
     return IngestedEvent.objects.filter(owner=user)
 
 
-def ingest(*, token: ApiToken, body: object, now: datetime | None = None) -> list[Receipt]:
-    """Store one event (a JSON object) or a batch (a list); all or nothing.
+@dataclass(frozen=True)
+class _Sender:
+    owner_id: int
+    token_id: int | None
 
-    Raises InvalidBatch (400, with each bad event's index and fields) or IdempotencyConflict (409).
+
+def ingest(*, token: ApiToken | None = None, owner=None, body: object, now: datetime | None = None) -> list[Receipt]:
+    """Store one event (a JSON object) or a batch (a list) for `token`'s user; all or nothing.
+
+    Without a token, the events are `owner`'s, stored with no token (a person's JWT on the legacy
+    /api/event route). Raises InvalidBatch (400, with each bad event's index and fields) or
+    IdempotencyConflict (409).
     """
+    if token is not None:
+        sender = _Sender(owner_id=token.user_id, token_id=token.pk)
+    elif owner is not None:
+        sender = _Sender(owner_id=owner.pk, token_id=None)
+    else:
+        raise ValueError("ingest() needs a token or an owner")
     events = body if isinstance(body, list) else [body]
     if isinstance(body, list) and not body:
         raise InvalidBatch([{"index": None, "fields": {"non_field_errors": ["The batch is empty."]}}], 0)
@@ -97,11 +111,11 @@ def ingest(*, token: ApiToken, body: object, now: datetime | None = None) -> lis
     if errors:
         raise InvalidBatch(errors, len(events))
     try:
-        return _store(token=token, events=valid, now=now or timezone.now())
+        return _store(sender=sender, events=valid, now=now or timezone.now())
     except IntegrityError:
         # Another request stored one of these keys between our look-up and our insert: look again,
         # now those events are answered as duplicates (or conflicts).
-        return _store(token=token, events=valid, now=now or timezone.now())
+        return _store(sender=sender, events=valid, now=now or timezone.now())
 
 
 def _validate(event: object) -> _Valid | dict[str, list[str]]:
@@ -161,7 +175,7 @@ class _Row:
     duplicate: bool = False
 
 
-def _store(*, token: ApiToken, events: list[_Valid], now: datetime) -> list[Receipt]:
+def _store(*, sender: _Sender, events: list[_Valid], now: datetime) -> list[Receipt]:
     # 1. The same key twice in one request: the second is a duplicate of the first (or a conflict).
     rows: list[_Row] = []
     row_of_event: list[int] = []
@@ -189,16 +203,16 @@ def _store(*, token: ApiToken, events: list[_Valid], now: datetime) -> list[Rece
         # 2. Insert, leaving out keys the owner already used (their rows keep id None).
         future = now + timedelta(seconds=settings.INGEST_FUTURE_TOLERANCE_SECONDS)
         if connection.vendor == "postgresql":
-            _insert_postgresql(rows, token=token, now=now, future=future)
+            _insert_postgresql(rows, sender=sender, now=now, future=future)
         else:
-            _insert_orm(rows, token=token, now=now, future=future)
+            _insert_orm(rows, sender=sender, now=now, future=future)
 
         # 3. Keys used before: the same body is a duplicate of the stored event, another body a conflict.
         reused = {row.event.idempotency_key: position for position, row in enumerate(rows) if row.id is None}
         if reused:
             conflicting = set()
             for key, pk, body_hash in IngestedEvent.objects.filter(
-                owner_id=token.user_id, idempotency_key__in=list(reused)
+                owner_id=sender.owner_id, idempotency_key__in=list(reused)
             ).values_list("idempotency_key", "id", "body_hash"):
                 row = rows[reused[key]]
                 row.id, row.duplicate = pk, True
@@ -229,11 +243,11 @@ RETURNING id, idempotency_key
 """.strip()
 
 
-def _insert_postgresql(rows: list[_Row], *, token: ApiToken, now: datetime, future: datetime) -> None:
+def _insert_postgresql(rows: list[_Row], *, sender: _Sender, now: datetime, future: datetime) -> None:
     events = [row.event for row in rows]
     params = [
-        token.user_id,
-        token.pk,
+        sender.owner_id,
+        sender.token_id,
         now,
         [event.event_type for event in events],
         [json.dumps(event.event_payload) for event in events],
@@ -252,11 +266,11 @@ def _insert_postgresql(rows: list[_Row], *, token: ApiToken, now: datetime, futu
             position += 1
 
 
-def _insert_orm(rows: list[_Row], *, token: ApiToken, now: datetime, future: datetime) -> None:
+def _insert_orm(rows: list[_Row], *, sender: _Sender, now: datetime, future: datetime) -> None:
     keys = [row.event.idempotency_key for row in rows if row.event.idempotency_key]
     used = (
         set(
-            IngestedEvent.objects.filter(owner_id=token.user_id, idempotency_key__in=keys)
+            IngestedEvent.objects.filter(owner_id=sender.owner_id, idempotency_key__in=keys)
             .exclude(idempotency_key="")
             .values_list("idempotency_key", flat=True)
         )
@@ -266,8 +280,8 @@ def _insert_orm(rows: list[_Row], *, token: ApiToken, now: datetime, future: dat
     fresh = [row for row in rows if row.event.idempotency_key not in used]
     objects = IngestedEvent.objects.bulk_create(
         IngestedEvent(
-            owner_id=token.user_id,
-            token_id=token.pk,
+            owner_id=sender.owner_id,
+            token_id=sender.token_id,
             event_type=row.event.event_type,
             event_payload=row.event.event_payload,
             idempotency_key=row.event.idempotency_key,

@@ -55,6 +55,11 @@ def events_visible_to(user) -> QuerySet[Event]:
     return Event.objects.all()
 
 
+def events_upcoming(events: QuerySet[Event], *, now: datetime | None = None) -> QuerySet[Event]:
+    """The events of `events` that have not ended: to come or under way (what an events list shows by default)."""
+    return events.filter(end_time__gte=now or timezone.now())
+
+
 def events_organised_by(user) -> QuerySet[Event]:
     if not user.is_authenticated:
         return Event.objects.none()

@@ -68,7 +68,7 @@ class EventViewSet(ZoneFromQueryMixin, viewsets.ModelViewSet):
         when = self.request.query_params.get("when", "upcoming")
         now = timezone.now()
         if when == "upcoming":
-            return queryset.filter(end_time__gte=now)
+            return services.events_upcoming(queryset, now=now)
         if when == "past":
             return queryset.filter(end_time__lt=now)
         if when == "all":

@@ -22,4 +22,5 @@ urlpatterns = [
     # The original services' documented endpoints (README: "Migrating from the original services").
     path("", include("accounts.legacy")),
     path("", include("triggers.legacy")),
+    path("", include("events.legacy")),
 ]
