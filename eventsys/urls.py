@@ -22,5 +22,6 @@ urlpatterns = [
     # The original services' documented endpoints (README: "Migrating from the original services").
     path("", include("accounts.legacy")),
     path("", include("triggers.legacy")),
+    path("", include("alerts.legacy")),
     path("", include("events.legacy")),
 ]

@@ -86,6 +86,31 @@ def price_poll(*, now: datetime | None = None) -> PollResult:
     return result
 
 
+def price_fetch(*, coin: str, currency: str, now: datetime | None = None) -> Decimal | None:
+    """Ask CoinGecko for one (coin, currency) now and record the tick, for a caller that needs a current
+    price between polls. None if it cannot be had: backing off, a failure (which counts towards the
+    back-off as a poll's does), or no quote. Alerts are left to the next poll."""
+    now = now or timezone.now()
+    state, _ = ProviderState.objects.get_or_create(name=PROVIDER)
+    if state.backoff_until and state.backoff_until > now:
+        return None
+    try:
+        outcome, quotes = coingecko.fetch_prices([coin], [currency])
+    except coingecko.BadPayload as exc:
+        _failed(state, now=now, error=f"bad payload: {exc}")
+        return None
+    if not outcome.delivered:
+        _failed(state, now=now, error=outcome.error, status=outcome.status_code, retry_after=outcome.retry_after)
+        return None
+    quote = next((q for q in quotes if (q.coin, q.currency) == (coin, currency)), None)
+    if quote is None:
+        return None
+    PriceTick.objects.create(
+        coin=coin, currency=currency, price=quote.price, source_updated_at=quote.source_updated_at, fetched_at=now
+    )
+    return quote.price
+
+
 def _failed(state: ProviderState, *, now: datetime, error: str, status=None, retry_after=None) -> None:
     failures = state.consecutive_failures + 1
     backoff_until = None

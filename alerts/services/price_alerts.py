@@ -1,9 +1,11 @@
 """Price alerts: creating, changing and deleting them, resolving coins, and telling owners."""
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -11,11 +13,17 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from alerts.models import Coin, PriceAlert, PriceTick
-from alerts.services import coingecko
+from alerts.services import coingecko, polling
+from eventsys.api.errors import Conflict
 from eventsys.service_arguments import reject_unknown_fields
 
 logger = logging.getLogger(__name__)
 EDITABLE_FIELDS = {"coin", "currency", "target_price", "direction", "repeat", "rearm_band_percent", "expires_at"}
+
+
+class PriceAlertExists(Conflict):
+    code = "price_alert_exists"
+    default_detail = "You already have this alert, waiting to trigger."
 
 
 def price_alerts_visible_to(user) -> QuerySet[PriceAlert]:
@@ -28,15 +36,21 @@ def latest_prices() -> QuerySet[PriceTick]:
     return PriceTick.objects.filter(id__in=latest_ids)
 
 
-def latest_price(*, coin: str, currency: str) -> Decimal | None:
-    return (
-        PriceTick.objects.filter(coin=coin, currency=currency).order_by("-id").values_list("price", flat=True).first()
-    )
+def latest_price(*, coin: str, currency: str, since: datetime | None = None) -> Decimal | None:
+    """The latest price recorded for (coin, currency), only if recorded at or after `since` when given."""
+    ticks = PriceTick.objects.filter(coin=coin, currency=currency)
+    if since is not None:
+        ticks = ticks.filter(fetched_at__gte=since)
+    return ticks.order_by("-id").values_list("price", flat=True).first()
 
 
 def coins_refresh() -> int:
     """Replace the coin catalogue with CoinGecko's /coins/list; returns how many coins it holds."""
-    outcome, catalogue = coingecko.fetch_catalogue()
+    try:
+        outcome, catalogue = coingecko.fetch_catalogue()
+    except coingecko.BadPayload as exc:
+        logger.warning("could not refresh the coin catalogue: %s", exc)
+        return Coin.objects.count()
     if not outcome.delivered:
         logger.warning("could not refresh the coin catalogue: %s", outcome.error)
         return Coin.objects.count()
@@ -84,17 +98,38 @@ def coin_resolve(value: str) -> str:
 
 
 def _direction_for(*, coin: str, currency: str, target_price: Decimal) -> str:
-    current = latest_price(coin=coin, currency=currency)
+    """A target above the current price waits for a rise, otherwise for a fall.
+
+    The current price is the latest tick if at most PRICE_MAX_AGE_SECONDS old (a coin nobody waits on
+    is not polled, so its last tick may be days old); otherwise CoinGecko is asked now.
+    """
+    fresh_since = timezone.now() - timedelta(seconds=settings.PRICE_MAX_AGE_SECONDS)
+    current = latest_price(coin=coin, currency=currency, since=fresh_since)
     if current is None:
-        raise ValidationError({"direction": ["Required: no price of this coin is known yet to infer it from."]})
+        current = polling.price_fetch(coin=coin, currency=currency)
+    if current is None:
+        raise ValidationError(
+            {"direction": ["Required: no recent price of this coin is known to infer it from; try again shortly."]}
+        )
     return PriceAlert.Direction.ABOVE if target_price > current else PriceAlert.Direction.BELOW
 
 
 def price_alert_create(
-    *, owner, coin: str, target_price: Decimal, currency: str = "usd", direction: str = "", **fields
+    *,
+    owner,
+    coin: str,
+    target_price: Decimal,
+    currency: str = "usd",
+    direction: str = "",
+    refuse_duplicate: bool = False,
+    **fields,
 ) -> PriceAlert:
-    """Create a live alert. Without a direction, it is inferred from the latest known price
-    (a target above it waits for a rise, otherwise for a fall)."""
+    """Create a live alert. Without a direction, it is inferred from the current price
+    (a target above it waits for a rise, otherwise for a fall).
+
+    With `refuse_duplicate`, an identical alert of the owner still waiting (same coin, currency,
+    target and direction) raises PriceAlertExists instead.
+    """
     reject_unknown_fields(fields, EDITABLE_FIELDS, "price_alert_create")
     coin = coin_resolve(coin)
     currency = currency.lower()
@@ -104,7 +139,21 @@ def price_alert_create(
     )
     alert.rearm_price = _rearm_price(alert)
     alert.full_clean(exclude=["owner"])
-    alert.save()
+    with transaction.atomic():
+        if refuse_duplicate:
+            # Two racing requests for the same alert: the owner's row lock makes the second one see the first.
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk").get()
+            live = PriceAlert.objects.filter(
+                owner=owner,
+                coin=coin,
+                currency=currency,
+                direction=direction,
+                target_price=target_price,
+                status=PriceAlert.Status.CREATED,
+            )
+            if live.exists():
+                raise PriceAlertExists()
+        alert.save()
     return alert
 
 
