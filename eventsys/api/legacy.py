@@ -54,11 +54,17 @@ class LegacyTokenAuthentication(authentication.BaseAuthentication):
 
 
 class LegacyDefaultOwnerAuthentication(authentication.BaseAuthentication):
-    """With `LEGACY_DEFAULT_OWNER` set, a request that sends no token acts as that user."""
+    """With `LEGACY_DEFAULT_OWNER` set, a request that sends no token acts as that user.
+
+    `methods` limits it to some HTTP methods of a view (None: all of them).
+    """
+
+    def __init__(self, methods: frozenset[str] | None = None):
+        self.methods = methods
 
     def authenticate(self, request):
         username = settings.LEGACY_DEFAULT_OWNER
-        if not username:
+        if not username or (self.methods is not None and request.method not in self.methods):
             return None
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
@@ -82,7 +88,8 @@ class LegacyView(APIView):
     """Base of every legacy adapter view.
 
     Subclasses answer in their original's shapes and override `legacy_error` to give errors the
-    original's style; `acts_as_default_owner` marks endpoints whose original needed no token.
+    original's style; `acts_as_default_owner` marks endpoints whose original needed no token
+    (True for every method of the view, or a set of method names such as {"POST"}).
     """
 
     authentication_classes = [LegacyTokenAuthentication]
@@ -90,14 +97,15 @@ class LegacyView(APIView):
     parser_classes = [JSONParser, AnyContentTypeJSONParser]
     renderer_classes = [JSONRenderer]
     schema = LegacySchema()
-    acts_as_default_owner = False
+    acts_as_default_owner: bool | set[str] = False
     # The status of a request whose fields are invalid (FastAPI's originals answered 422).
     invalid_status = 400
 
     def get_authenticators(self):
         authenticators = super().get_authenticators()
         if self.acts_as_default_owner:
-            authenticators.append(LegacyDefaultOwnerAuthentication())
+            methods = None if self.acts_as_default_owner is True else frozenset(self.acts_as_default_owner)
+            authenticators.append(LegacyDefaultOwnerAuthentication(methods))
         return authenticators
 
     def handle_exception(self, exc):

@@ -21,6 +21,10 @@ class WhoAmIDefaultOwner(WhoAmI):
     acts_as_default_owner = True
 
 
+class WhoAmIDefaultOwnerOnPost(WhoAmI):
+    acts_as_default_owner = {"POST"}
+
+
 class Missing(LegacyView):
     acts_as_default_owner = True
     invalid_status = 422
@@ -35,6 +39,7 @@ class Missing(LegacyView):
 urlpatterns = [
     path("whoami", WhoAmI.as_view()),
     path("whoami-default", WhoAmIDefaultOwner.as_view()),
+    path("whoami-default-post", WhoAmIDefaultOwnerOnPost.as_view()),
     path("missing", Missing.as_view()),
 ]
 
@@ -87,6 +92,12 @@ def test_default_owner_acts_for_anonymous_requests_on_marked_views_only(api_clie
     assert api_client.get("/whoami-default", headers={"x-access-token": access_token(bob)}).json() == {"user": "bob"}
     assert api_client.get("/whoami-default", headers={"x-access-token": "nope"}).status_code == 401
     assert api_client.get("/whoami").status_code == 401
+
+
+@override_settings(LEGACY_DEFAULT_OWNER="alice")
+def test_default_owner_can_be_limited_to_some_methods(api_client, alice):
+    assert api_client.post("/whoami-default-post", {}, format="json").json() == {"received": {}}
+    assert api_client.get("/whoami-default-post").status_code == 401
 
 
 @override_settings(LEGACY_DEFAULT_OWNER="ghost")
