@@ -54,7 +54,7 @@ class ProviderStateAdmin(admin.ModelAdmin):
 
 @admin.register(Coin)
 class CoinAdmin(admin.ModelAdmin):
-    list_display = ["id", "symbol", "name", "refreshed_at"]
+    list_display = ["id", "symbol", "name", "market_cap_rank", "refreshed_at"]
     search_fields = ["id", "symbol", "name"]
 
 

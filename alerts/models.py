@@ -9,6 +9,9 @@ class Coin(models.Model):
     id = models.CharField(max_length=100, primary_key=True)
     symbol = models.CharField(max_length=50, db_index=True)  # symbol resolution looks it up
     name = models.CharField(max_length=200)
+    # CoinGecko's rank by market cap (1 = largest) at the last ranking fetched; null outside the
+    # COINGECKO_RANKED_PAGES pages fetched. A symbol several coins share names the best-ranked one.
+    market_cap_rank = models.PositiveIntegerField(null=True, blank=True)
     refreshed_at = models.DateTimeField()
 
     def __str__(self) -> str:

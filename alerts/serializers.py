@@ -9,8 +9,8 @@ _CURRENCY = re.compile(r"[a-z]{2,10}")
 
 
 class PriceAlertSerializer(serializers.ModelSerializer):
-    """`coin` takes a CoinGecko id (bitcoin) or a symbol that names one coin (btc); `direction` may be
-    left out to be inferred from the latest price."""
+    """`coin` takes a CoinGecko id (bitcoin) or a symbol (btc; shared symbols go to the best market-cap
+    rank); `direction` may be left out to be inferred from the latest price."""
 
     coin = serializers.CharField(max_length=100)
     target_price = serializers.DecimalField(max_digits=30, decimal_places=8, coerce_to_string=True)

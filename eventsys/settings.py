@@ -370,6 +370,9 @@ COINGECKO_API_KEY = env_str("COINGECKO_API_KEY", "")
 # 8,640 calls a month for up to 250 coins, with room for the daily catalogue refresh (README).
 PRICE_POLL_SECONDS = env_int("PRICE_POLL_SECONDS", 300, minimum=1)
 COINGECKO_IDS_PER_CALL = env_int("COINGECKO_IDS_PER_CALL", 250, minimum=1)
+# Pages of 250 coins of CoinGecko's market-cap ranking fetched with the daily catalogue refresh (one call
+# each): a symbol several coins share names the best-ranked of them. 0: no ranking, such a symbol is a 400.
+COINGECKO_RANKED_PAGES = env_int("COINGECKO_RANKED_PAGES", 4, minimum=0)
 # A price whose source time is older than this is recorded but not acted on.
 PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 900, minimum=1)
 PRICE_TICK_RETENTION_DAYS = env_int("PRICE_TICK_RETENTION_DAYS", 7, minimum=1)

@@ -40,7 +40,8 @@ class AnyContentTypeDecimalJSONParser(DecimalJSONParser):
 
 
 class LegacyAlertCreateSerializer(PriceAlertSerializer):
-    """`coin`: a symbol naming one coin, or a CoinGecko id; `target_price` > 0, at most 8 decimals (as /api/v1/)."""
+    """`coin`: a symbol (shared ones go to the best market-cap rank) or a CoinGecko id; `target_price` > 0,
+    at most 8 decimals (as /api/v1/)."""
 
     class Meta(PriceAlertSerializer.Meta):
         fields = ["coin", "target_price"]

@@ -1,4 +1,4 @@
-"""CoinGecko: the catalogue of coins and batched prices, through eventsys.http.
+"""CoinGecko: the catalogue of coins, their market-cap ranking and batched prices, through eventsys.http.
 
 Prices are parsed as Decimal straight from the JSON text, never through a float.
 """
@@ -14,6 +14,8 @@ from eventsys.http import Outcome, get_json
 
 logger = logging.getLogger(__name__)
 _CATALOGUE_MAX_BYTES = 16 * 1024 * 1024  # /coins/list is a few MB
+RANKING_PAGE_SIZE = 250  # the most /coins/markets answers in one page
+_RANKING_MAX_BYTES = 4 * 1024 * 1024  # a page is 250 coins of ~1 KB of market data each
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,30 @@ def fetch_catalogue() -> tuple[Outcome, list[dict]]:
     if not isinstance(data, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str) for c in data):
         raise BadPayload("the catalogue is not a list of coins")
     return outcome, data
+
+
+def fetch_market_cap_ranks(page: int) -> tuple[Outcome, list[tuple[str, int | None]]]:
+    """One page of /coins/markets by market cap in USD, largest first: (coin id, market_cap_rank) in
+    CoinGecko's order, the rank None where CoinGecko gives none. A page shorter than RANKING_PAGE_SIZE
+    is the last. Raises BadPayload on a malformed answer."""
+    outcome, data = get_json(
+        f"{settings.COINGECKO_API_URL}/coins/markets",
+        headers=_headers(),
+        params={
+            "vs_currency": "usd",
+            "order": "market_cap_desc",
+            "per_page": str(RANKING_PAGE_SIZE),
+            "page": str(page),
+        },
+        max_bytes=_RANKING_MAX_BYTES,
+    )
+    if not outcome.delivered:
+        return outcome, []
+    if not isinstance(data, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str) for c in data):
+        raise BadPayload("the market ranking is not a list of coins")
+    ranks = []
+    for coin in data:
+        rank = coin.get("market_cap_rank")
+        valid = isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank < 2**31  # fits the column
+        ranks.append((coin["id"], rank if valid else None))
+    return outcome, ranks

@@ -1,4 +1,5 @@
-"""One poll for every live alert: batched prices, crossing detection, re-arming, e-mail once."""
+"""One poll for every live alert: batched prices, crossing detection, re-arming, e-mail once; and the
+market-cap ranking of coins, under the same back-off."""
 
 import logging
 from dataclasses import dataclass, field
@@ -111,14 +112,55 @@ def price_fetch(*, coin: str, currency: str, now: datetime | None = None) -> Dec
     return quote.price
 
 
-def _failed(state: ProviderState, *, now: datetime, error: str, status=None, retry_after=None) -> None:
+_RANKING = {"what": "market-cap ranking", "kept": "the coins' ranks"}  # how _failed logs a ranking failure
+
+
+def market_cap_ranks_fetch(*, now: datetime | None = None) -> dict[str, int] | None:
+    """CoinGecko's market-cap ranks (id → rank) of its top coins: COINGECKO_RANKED_PAGES pages of 250,
+    one /coins/markets call a page. None unless every page could be had (backing off, or a failure,
+    which counts towards the back-off as a poll's does): part of a ranking would unrank the missing
+    pages' coins."""
+    now = now or timezone.now()
+    state, _ = ProviderState.objects.get_or_create(name=PROVIDER)
+    if state.backoff_until and state.backoff_until > now:
+        logger.warning("market-cap ranking not fetched: backing off until %s", state.backoff_until.isoformat())
+        return None
+    ranks: dict[str, int] = {}
+    for page in range(1, settings.COINGECKO_RANKED_PAGES + 1):
+        try:
+            outcome, entries = coingecko.fetch_market_cap_ranks(page)
+        except coingecko.BadPayload as exc:
+            _failed(state, now=now, error=f"bad payload: {exc}", **_RANKING)
+            return None
+        if not outcome.delivered:
+            status, retry_after = outcome.status_code, outcome.retry_after
+            _failed(state, now=now, error=outcome.error, status=status, retry_after=retry_after, **_RANKING)
+            return None
+        for coin, rank in entries:
+            if rank is not None:
+                ranks.setdefault(coin, rank)  # a coin that moved to a later page between two calls keeps its first rank
+        if len(entries) < coingecko.RANKING_PAGE_SIZE:
+            break  # the last page
+    return ranks
+
+
+def _failed(
+    state: ProviderState,
+    *,
+    now: datetime,
+    error: str,
+    status=None,
+    retry_after=None,
+    what: str = "price poll",
+    kept: str = "prices and alerts",
+) -> None:
     failures = state.consecutive_failures + 1
     backoff_until = None
     if status == 429:
         # Honour Retry-After; without one, back off exponentially (one poll interval, doubling, ≤ 1 h).
         seconds = retry_after or min(settings.PRICE_POLL_SECONDS * 2 ** (failures - 1), 3600)
         backoff_until = now + timedelta(seconds=seconds)
-    logger.warning("price poll failed (%s): prices and alerts left as they were", error or status)
+    logger.warning("%s failed (%s): %s left as they were", what, error or status, kept)
     ProviderState.objects.filter(name=PROVIDER).update(
         consecutive_failures=failures, last_error=(error or f"HTTP {status}")[:500], backoff_until=backoff_until
     )

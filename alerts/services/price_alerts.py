@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from alerts.models import Coin, PriceAlert, PriceTick
@@ -45,7 +45,9 @@ def latest_price(*, coin: str, currency: str, since: datetime | None = None) -> 
 
 
 def coins_refresh() -> int:
-    """Replace the coin catalogue with CoinGecko's /coins/list; returns how many coins it holds."""
+    """Replace the coin catalogue with CoinGecko's /coins/list and the coins' market-cap ranks with its
+    ranking (market_cap_ranks_fetch); returns how many coins the catalogue holds. Without a ranking
+    (a failure, a back-off) the catalogue is still replaced and the ranks already stored stay."""
     try:
         outcome, catalogue = coingecko.fetch_catalogue()
     except coingecko.BadPayload as exc:
@@ -54,31 +56,39 @@ def coins_refresh() -> int:
     if not outcome.delivered:
         logger.warning("could not refresh the coin catalogue: %s", outcome.error)
         return Coin.objects.count()
+    ranks = polling.market_cap_ranks_fetch()
     now = timezone.now()
     coins = {c["id"]: c for c in catalogue}
+    update_fields = ["symbol", "name", "refreshed_at"]
+    if ranks is not None:
+        update_fields.append("market_cap_rank")  # a coin outside the ranking fetched becomes unranked
     with transaction.atomic():
         Coin.objects.exclude(id__in=list(coins)).delete()
+        # One upsert for the whole catalogue (in the backend's batches), ranks included: no query per coin.
         Coin.objects.bulk_create(
             [
                 Coin(
                     id=c["id"],
                     symbol=str(c.get("symbol", "")).lower()[:50],
                     name=str(c.get("name", ""))[:200],
+                    market_cap_rank=(ranks or {}).get(c["id"]),
                     refreshed_at=now,
                 )
                 for c in coins.values()
             ],
             update_conflicts=True,
             unique_fields=["id"],
-            update_fields=["symbol", "name", "refreshed_at"],
+            update_fields=update_fields,
         )
     return len(coins)
 
 
 def coin_resolve(value: str) -> str:
-    """A CoinGecko coin id for `value`: an id as it is, or a symbol (BTC) that names exactly one coin.
+    """A CoinGecko coin id for `value`: an id as it is, or a symbol (BTC). A symbol several coins share
+    names the one with the best market-cap rank, if exactly one of them has it.
 
-    Raises ValidationError on `coin`: unknown, or ambiguous with the candidate ids listed.
+    Raises ValidationError on `coin`: unknown, or ambiguous (no candidate ranked, or a tie for the best
+    rank) with the candidate ids listed.
     """
     value = value.strip().lower()
     if not Coin.objects.exists():
@@ -87,13 +97,19 @@ def coin_resolve(value: str) -> str:
         raise ValidationError({"coin": ["The coin list could not be loaded from CoinGecko; try again shortly."]})
     if Coin.objects.filter(id=value).exists():
         return value
-    candidates = list(Coin.objects.filter(symbol=value).order_by("id").values_list("id", flat=True)[:10])
+    candidates = list(
+        Coin.objects.filter(symbol=value)
+        .order_by(F("market_cap_rank").asc(nulls_last=True), "id")
+        .values_list("id", "market_cap_rank")[:10]
+    )
     if len(candidates) == 1:
-        return candidates[0]
+        return candidates[0][0]
     if candidates:
-        raise ValidationError(
-            {"coin": [f"{value!r} is the symbol of several coins; use an id: {', '.join(candidates)}."]}
-        )
+        (best, best_rank), (_, runner_up_rank) = candidates[:2]
+        if best_rank is not None and best_rank != runner_up_rank:
+            return best
+        ids = ", ".join(coin for coin, _ in candidates)
+        raise ValidationError({"coin": [f"{value!r} is the symbol of several coins; use an id: {ids}."]})
     raise ValidationError({"coin": [f"Unknown coin {value!r}: use a CoinGecko id such as bitcoin, or a symbol."]})
 
 

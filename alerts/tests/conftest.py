@@ -12,16 +12,22 @@ CATALOGUE = [
     {"id": "solana", "symbol": "sol", "name": "Solana"},
     {"id": "wrapped-solana", "symbol": "sol", "name": "Wrapped SOL"},
 ]
+# /coins/markets by market cap: (id, market_cap_rank). Solana and Wrapped SOL are left unranked, so
+# "sol" stays the symbol of several coins.
+RANKING = [("bitcoin", 1), ("ethereum", 2), ("celsius-degree-token", 950)]
 
 
 class FakeCoinGecko:
-    """A local stand-in for CoinGecko's /simple/price and /coins/list, at the HTTP layer."""
+    """A local stand-in for CoinGecko's /simple/price, /coins/list and /coins/markets, at the HTTP layer."""
 
     def __init__(self):
         fake = self
         self.prices: dict[str, dict[str, str]] = {}  # coin -> currency -> price text (exact)
         self.updated_at: int | None = None  # last_updated_at for every coin; None: now
         self.answer: tuple[int, dict, bytes] | None = None  # a canned answer instead of prices
+        self.catalogue: list[dict] = list(CATALOGUE)
+        self.ranking: list = list(RANKING)  # (id, rank) served in pages in this order; anything else as it is
+        self.answers: dict[str, tuple[int, dict, bytes]] = {}  # a canned answer for one path ("/coins/markets")
         self.calls: list[dict] = []
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,10 +35,15 @@ class FakeCoinGecko:
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 fake.calls.append({"path": parts.path, "query": query, "headers": dict(self.headers)})
+                endpoint = parts.path.removeprefix("/api/v3")
                 if fake.answer is not None:
                     status, headers, body = fake.answer
-                elif parts.path.endswith("/coins/list"):
-                    status, headers, body = 200, {}, json.dumps(CATALOGUE).encode()
+                elif endpoint in fake.answers:
+                    status, headers, body = fake.answers[endpoint]
+                elif endpoint == "/coins/list":
+                    status, headers, body = 200, {}, json.dumps(fake.catalogue).encode()
+                elif endpoint == "/coins/markets":
+                    status, headers, body = 200, {}, fake._markets_body(query)
                 elif parts.path.endswith("/simple/price"):
                     status, headers, body = 200, {}, fake._prices_body(query)
                 else:
@@ -68,8 +79,33 @@ class FakeCoinGecko:
             parts.append(f'"{coin}": {{{", ".join(fields)}}}')
         return ("{" + ", ".join(parts) + "}").encode()  # numbers written verbatim, as CoinGecko does
 
+    def _markets_body(self, query: dict) -> bytes:
+        per_page, page = int(query.get("per_page", 100)), int(query.get("page", 1))
+        names = {c["id"]: c for c in self.catalogue}
+        rows = []
+        for entry in self.ranking[(page - 1) * per_page : page * per_page]:
+            if not isinstance(entry, tuple):
+                rows.append(entry)  # served as it is: a malformed entry
+                continue
+            coin, rank = entry
+            rows.append(
+                {
+                    "id": coin,
+                    "symbol": names.get(coin, {}).get("symbol", coin),
+                    "name": names.get(coin, {}).get("name", coin),
+                    "image": f"https://coin-images.coingecko.com/coins/images/1/large/{coin}.png",
+                    "current_price": 1.5,
+                    "market_cap": 10**12 // (rank or 10**6),
+                    "market_cap_rank": rank,
+                }
+            )
+        return json.dumps(rows).encode()
+
     def price_calls(self) -> list[dict]:
         return [call for call in self.calls if call["path"].endswith("/simple/price")]
+
+    def ranking_calls(self) -> list[dict]:
+        return [call for call in self.calls if call["path"].endswith("/coins/markets")]
 
     def close(self):
         self.server.shutdown()

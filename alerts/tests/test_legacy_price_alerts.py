@@ -307,7 +307,7 @@ def test_a_body_sent_with_a_form_content_type_is_read_as_json(api_client, alice,
         ({"coin": "", "target_price": "1"}, "coin"),
         ({"coin": ["btc"], "target_price": "1"}, "coin"),
         ({"coin": "notacoin", "target_price": "1"}, "coin"),
-        ({"coin": "sol", "target_price": "1"}, "coin"),  # the symbol of two coins
+        ({"coin": "sol", "target_price": "1"}, "coin"),  # the symbol of two coins, neither ranked
         (["btc", "1"], "non_field_errors"),
     ],
 )
@@ -324,6 +324,28 @@ def test_an_ambiguous_symbol_names_the_candidate_ids(api_client, alice, access_t
     assert create(api_client, access_token(alice), "wrapped-solana", "150").status_code == 400  # no price quoted
     market.prices["wrapped-solana"] = {"usd": "149"}
     assert create(api_client, access_token(alice), "wrapped-solana", "150").status_code == 200
+
+
+def test_old_clients_symbols_name_the_top_ranked_coin_among_its_copies(api_client, alice, access_token, market):
+    # As on CoinGecko: bridged and copycat tokens share btc, eth and cel, some ranked far down, some not at all.
+    market.catalogue += [
+        {"id": "avalanche-bridged-btc", "symbol": "btc", "name": "Avalanche Bridged BTC"},
+        {"id": "bitcoin-on-base", "symbol": "btc", "name": "Bitcoin (Base copy)"},
+        {"id": "bridged-ether", "symbol": "eth", "name": "Bridged Ether"},
+        {"id": "celer-bridged-cel", "symbol": "cel", "name": "Celer Bridged CEL"},
+    ]
+    market.ranking = [("bitcoin", 1), ("ethereum", 2), ("avalanche-bridged-btc", 640), ("celsius-degree-token", 950)]
+    token = access_token(alice)
+    for coin, target in (("btc", "65000"), ("eth", "4000"), ("cel", "0.2")):
+        response = create(api_client, token, coin, target)
+        assert (response.status_code, response.json()) == (200, {"message": "Alert Created SuccessFully"})
+    assert Coin.objects.filter(symbol="btc").count() == 3
+    assert list(PriceAlert.objects.order_by("id").values_list("coin", flat=True)) == [
+        "bitcoin",
+        "ethereum",
+        "celsius-degree-token",
+    ]
+    assert [a["coin"] for a in fetch(api_client, token)] == ["cel", "eth", "btc"]
 
 
 def test_an_unreadable_coin_catalogue_is_a_400_not_a_500(api_client, alice, access_token, market):

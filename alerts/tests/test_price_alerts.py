@@ -4,12 +4,14 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.db import connection, connections
 
-from alerts.models import PriceAlert, PriceTick, ProviderState
+from alerts.models import Coin, PriceAlert, PriceTick, ProviderState
 from alerts.services.polling import alerts_trigger_crossed, price_poll
-from alerts.services.price_alerts import price_alert_create, price_alert_email_send
+from alerts.services.price_alerts import coin_resolve, coins_refresh, price_alert_create, price_alert_email_send
 from alerts.tasks import send_price_alert_email
+from alerts.tests.conftest import CATALOGUE
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.usefixtures("frozen")
@@ -264,3 +266,149 @@ def test_ids_are_chunked_within_coingeckos_limit(
     coingecko.prices = {"bitcoin": {"usd": "2"}, "ethereum": {"usd": "2"}, "solana": {"usd": "2"}}
     result = poll(django_capture_on_commit_callbacks)
     assert result.calls == 2 and len(result.triggered) == 3
+
+
+# --- Symbols several coins share: the market-cap ranking ----------------------------------------
+
+# Ids that sort before the real coin's, so that picking by id would pick the copycat.
+COPYCATS = [
+    {"id": "avalanche-bridged-btc", "symbol": "btc", "name": "Avalanche Bridged BTC"},
+    {"id": "bitcoin-on-base", "symbol": "btc", "name": "Bitcoin (Base copy)"},
+    {"id": "bridged-ether", "symbol": "eth", "name": "Bridged Ether"},
+]
+
+
+def ranks() -> dict[str, int | None]:
+    return dict(Coin.objects.values_list("id", "market_cap_rank"))
+
+
+def ambiguity(symbol: str) -> str:
+    with pytest.raises(ValidationError) as error:
+        coin_resolve(symbol)
+    [message] = error.value.message_dict["coin"]
+    assert "is the symbol of several coins" in message
+    return message
+
+
+@pytest.mark.django_db
+def test_a_shared_symbol_names_the_best_ranked_coin(coingecko):
+    coingecko.catalogue += COPYCATS
+    coingecko.ranking = [("bitcoin", 1), ("ethereum", 2), ("avalanche-bridged-btc", 640)]
+    assert coin_resolve("BTC") == "bitcoin"  # rank 1 beats 640 and an unranked copy
+    assert coin_resolve("eth") == "ethereum"  # a ranked coin beats an unranked one whose id sorts first
+    assert ranks() == {
+        "bitcoin": 1,
+        "ethereum": 2,
+        "avalanche-bridged-btc": 640,
+        "bitcoin-on-base": None,
+        "bridged-ether": None,
+        "celsius-degree-token": None,
+        "solana": None,
+        "wrapped-solana": None,
+    }
+    assert coin_resolve("bitcoin-on-base") == "bitcoin-on-base"  # an id is still taken as it is
+
+
+@pytest.mark.django_db
+def test_a_shared_symbol_with_no_ranked_candidate_or_a_tie_is_still_ambiguous(coingecko):
+    coins_refresh()
+    assert ranks()["bitcoin"] == 1  # the ranking was had; neither SOL is in it
+    message = ambiguity("sol")
+    assert "solana, wrapped-solana" in message
+    coingecko.ranking = [("bitcoin", 1), ("solana", 7), ("wrapped-solana", 7)]  # the best rank is shared
+    coins_refresh()
+    assert "solana" in ambiguity("sol") and "wrapped-solana" in ambiguity("sol")
+    coingecko.ranking = [("bitcoin", 1), ("solana", 7), ("wrapped-solana", 90)]
+    coins_refresh()
+    assert coin_resolve("sol") == "solana"
+
+
+@pytest.mark.django_db
+def test_the_ranking_is_fetched_in_pages_with_the_api_key_and_bounded_queries(
+    coingecko, settings, django_assert_max_num_queries
+):
+    settings.COINGECKO_RANKED_PAGES = 2
+    settings.COINGECKO_API_KEY = "CG-demo-key"
+    settings.WEBHOOK_MAX_RESPONSE_BYTES = 1024  # a page of 250 coins is far larger: read all the same
+    many = [{"id": f"coin-{n}", "symbol": f"c{n}", "name": f"Coin {n}"} for n in range(3, 700)]
+    coingecko.catalogue = CATALOGUE + many
+    coingecko.ranking = [("bitcoin", 1), ("ethereum", 2)] + [(c["id"], n) for n, c in enumerate(many, start=3)]
+    # Not a query per coin: one upsert, which SQLite splits into batches of 999 parameters (four here).
+    with django_assert_max_num_queries(12):
+        assert coins_refresh() == 702
+    assert [call["query"] for call in coingecko.ranking_calls()] == [
+        {"vs_currency": "usd", "order": "market_cap_desc", "per_page": "250", "page": str(page)} for page in (1, 2)
+    ]
+    assert all(call["headers"]["x-cg-demo-api-key"] == "CG-demo-key" for call in coingecko.ranking_calls())
+    assert (ranks()["coin-500"], ranks()["coin-501"]) == (500, None)  # two pages: the top 500
+    settings.COINGECKO_RANKED_PAGES = 4
+    coingecko.calls.clear()
+    with django_assert_max_num_queries(12):
+        coins_refresh()
+    assert [call["query"]["page"] for call in coingecko.ranking_calls()] == ["1", "2", "3"]  # 3 is short: the end
+    assert ranks()["coin-699"] == 699
+
+
+@pytest.mark.django_db
+def test_a_coin_that_left_the_ranking_is_unranked_and_no_pages_means_no_ranking(coingecko, settings):
+    coingecko.catalogue += COPYCATS
+    coins_refresh()
+    assert coin_resolve("btc") == "bitcoin"
+    coingecko.ranking = [("ethereum", 1), ("avalanche-bridged-btc", 700)]
+    coins_refresh()
+    assert ranks()["bitcoin"] is None and coin_resolve("btc") == "avalanche-bridged-btc"
+    settings.COINGECKO_RANKED_PAGES = 0
+    coingecko.calls.clear()
+    coins_refresh()
+    assert coingecko.ranking_calls() == [] and set(ranks().values()) == {None}
+    assert "bitcoin, bitcoin-on-base" in ambiguity("btc")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (503, {}, b"{}"),
+        (404, {}, b'{"error": "not found"}'),
+        (200, {}, b'{"not": "a list of coins"}'),
+        (200, {}, b'[{"symbol": "btc"}]'),
+        (200, {}, b"<html>maintenance</html>"),
+    ],
+)
+def test_a_failed_ranking_leaves_the_catalogue_refreshed_and_the_ranks_as_they_were(coingecko, answer):
+    coins_refresh()
+    coingecko.catalogue += COPYCATS
+    coingecko.catalogue[0] = {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin (renamed)"}
+    coingecko.ranking = [("avalanche-bridged-btc", 1)]  # never served
+    coingecko.answers["/coins/markets"] = answer
+    assert coins_refresh() == 8
+    assert Coin.objects.get(id="bitcoin").name == "Bitcoin (renamed)" and ranks()["bitcoin"] == 1
+    assert ranks()["avalanche-bridged-btc"] is None  # a new coin has no rank yet
+    assert coin_resolve("btc") == "bitcoin"
+    state = ProviderState.objects.get()
+    assert state.consecutive_failures == 1 and state.last_error and state.backoff_until is None
+
+
+@pytest.mark.django_db
+def test_a_ranking_missing_a_page_is_not_used(coingecko):
+    coins_refresh()
+    full_page = [("ethereum", 1)] + [(f"coin-{n}", n) for n in range(2, 251)]
+    coingecko.ranking = [*full_page, "not a coin"]  # page 2 is malformed
+    coins_refresh()
+    assert len(coingecko.ranking_calls()) == 3
+    assert (ranks()["bitcoin"], ranks()["ethereum"]) == (1, 2)  # page 1 was not applied on its own
+
+
+@pytest.mark.django_db
+def test_a_429_on_the_ranking_backs_the_poller_off_too(coingecko, frozen):
+    coingecko.answers["/coins/markets"] = (429, {"Retry-After": "120"}, b"{}")
+    assert coins_refresh() == len(CATALOGUE)
+    assert ProviderState.objects.get().backoff_until == NOW + timedelta(seconds=120)
+    assert price_poll().skipped.startswith("backing off")
+    del coingecko.answers["/coins/markets"]
+    frozen.shift(timedelta(seconds=60))
+    coins_refresh()  # backing off: the catalogue is refreshed, CoinGecko's ranking is not asked
+    assert len(coingecko.ranking_calls()) == 1 and set(ranks().values()) == {None}
+    frozen.shift(timedelta(seconds=61))
+    coins_refresh()
+    assert len(coingecko.ranking_calls()) == 2 and ranks()["bitcoin"] == 1

@@ -34,9 +34,16 @@ def test_create_with_a_decimal_string_target(client_alice):
 
 def test_a_symbol_resolves_to_a_coin_id_or_lists_the_candidates(client_alice):
     assert create(client_alice, coin="BTC").data["coin"] == "bitcoin"
-    ambiguous = create(client_alice, coin="sol")
+    ambiguous = create(client_alice, coin="sol")  # two coins, neither in CoinGecko's market-cap ranking
     assert ambiguous.status_code == 400
     assert "solana" in ambiguous.data["coin"][0] and "wrapped-solana" in ambiguous.data["coin"][0]
+
+
+def test_a_symbol_several_coins_share_names_the_best_ranked(client_alice, coingecko):
+    coingecko.catalogue += [{"id": "avalanche-bridged-btc", "symbol": "btc", "name": "Avalanche Bridged BTC"}]
+    coingecko.ranking = [("bitcoin", 1), ("avalanche-bridged-btc", 640)]
+    response = create(client_alice, coin="btc")
+    assert response.status_code == 201 and response.data["coin"] == "bitcoin", response.data
 
 
 def test_direction_is_inferred_from_the_latest_price(client_alice):
