@@ -15,6 +15,8 @@ from triggers.services.delivery import enqueue_lease_until
 from triggers.services.enqueue import enqueue_deliveries_on_commit
 from triggers.services.triggers import new_execution_log, trigger_schedule
 
+ENQUEUE_EVERY = 10_000
+
 
 @dataclass
 class DispatchResult:
@@ -83,19 +85,29 @@ def dispatch_due(
     """
     batch_size = batch_size or settings.TRIGGER_DISPATCH_BATCH
     result = DispatchResult()
-    for _ in range(max_batches):
-        claimed, fired, skipped = _dispatch_batch(now=now or clock.database_now(), batch_size=batch_size)
-        result.fired += fired
-        result.skipped += skipped
-        result.batches += claimed > 0
-        if claimed < batch_size:
-            break
+    # Deliveries are enqueued once a burst is logged (or every ENQUEUE_EVERY), not after each batch:
+    # workers that start delivering at once would take the CPU the rest of the burst needs to be logged.
+    committed: list[uuid.UUID] = []
+    try:
+        for _ in range(max_batches):
+            claimed, fired, skipped, pending = _dispatch_batch(now=now or clock.database_now(), batch_size=batch_size)
+            committed.extend(pending)
+            result.fired += fired
+            result.skipped += skipped
+            result.batches += claimed > 0
+            if len(committed) >= ENQUEUE_EVERY:
+                enqueue_deliveries_on_commit(committed)
+                committed = []
+            if claimed < batch_size:
+                break
+    finally:
+        enqueue_deliveries_on_commit(committed)  # what committed before a failure is delivered too
     return result
 
 
 @transaction.atomic
-def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
-    """(rows claimed, fired, skipped) for one batch."""
+def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int, list[uuid.UUID]]:
+    """(rows claimed, fired, skipped, delivery ids to enqueue once committed) for one batch."""
     due = [
         _Due(*row)
         for row in Trigger.objects.select_for_update(skip_locked=True)
@@ -104,7 +116,7 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
         .values_list(*_DUE_COLUMNS)[:batch_size]
     ]
     if not due:
-        return 0, 0, 0
+        return 0, 0, 0, []
     grace = timedelta(seconds=settings.TRIGGER_MISFIRE_GRACE_SECONDS)
     # Triggers due together usually share their schedule: build and walk each distinct one once.
     schedules: dict[tuple, Schedule | InvalidSchedule] = {}
@@ -133,10 +145,10 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int]:
         if trigger.max_runs is not None and trigger.run_count + fire >= trigger.max_runs:
             next_run = None
         firings.append(_Firing(trigger.id, trigger.kind, slot, missed, fire, next_run))
-    enqueue_deliveries_on_commit(_insert_logs(firings, now=now))
+    pending = _insert_logs(firings, now=now)
     _save_advanced(firings, now=now)
     fired = sum(firing.fired for firing in firings)
-    return len(due), fired, len(firings) - fired
+    return len(due), fired, len(firings) - fired, pending
 
 
 def _decide(schedule: Schedule, trigger: _Due, *, now: datetime, grace: timedelta):

@@ -239,3 +239,34 @@ def test_a_schedule_that_became_invalid_disables_only_its_trigger(alice):
     assert broken.status == "disabled" and broken.next_run_at is None
     assert broken.disabled_reason.startswith("Invalid schedule:")
     assert result.fired == 1 and healthy.logs.count() == 1 and not broken.logs.exists()
+
+
+@pytest.mark.django_db
+def test_a_burst_is_enqueued_once_after_all_its_batches_are_logged(alice, django_capture_on_commit_callbacks):
+    for i in range(25):
+        make_trigger(alice, name=f"t{i}", kind="api", api_endpoint="http://93.184.216.34/hook")
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = dispatch_due(now=NOW + timedelta(minutes=1), batch_size=10)
+    assert result.batches == 3 and len(callbacks) == 1
+
+
+@pytest.mark.django_db
+def test_a_failing_batch_still_enqueues_what_earlier_batches_committed(alice, monkeypatch):
+    from triggers.services import dispatch
+
+    for i in range(15):
+        make_trigger(alice, name=f"t{i}", kind="api", api_endpoint="http://93.184.216.34/hook")
+    real_batch, calls, enqueued = dispatch._dispatch_batch, [], []
+
+    def second_batch_fails(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real_batch(**kwargs)
+
+    monkeypatch.setattr(dispatch, "_dispatch_batch", second_batch_fails)
+    monkeypatch.setattr(dispatch, "enqueue_deliveries_on_commit", enqueued.extend)
+    with pytest.raises(RuntimeError):
+        dispatch_due(now=NOW + timedelta(minutes=1), batch_size=10)
+    assert sorted(enqueued) == sorted(ExecutionLog.objects.values_list("delivery_id", flat=True))
+    assert len(enqueued) == 10
