@@ -16,6 +16,12 @@ def deliver(delivery_id: str) -> str:
     return services.delivery_attempt(delivery_id=delivery_id)
 
 
+@shared_task(name="triggers.deliver_many", acks_late=True, soft_time_limit=600, time_limit=660)
+def deliver_many(delivery_ids: list[str]) -> dict:
+    """One attempt of each of several deliveries, in turn (how a burst is enqueued; see enqueue.py)."""
+    return services.deliveries_attempt(delivery_ids=delivery_ids)
+
+
 @shared_task(name="triggers.sweep", acks_late=True, soft_time_limit=50, time_limit=60)
 def sweep() -> int:
     return services.deliveries_requeue()

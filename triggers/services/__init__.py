@@ -1,6 +1,6 @@
 """Every write and rule about triggers: lifecycle, dispatch, delivery, retention."""
 
-from triggers.services.delivery import deliveries_requeue, delivery_attempt, retry_delay
+from triggers.services.delivery import deliveries_attempt, deliveries_requeue, delivery_attempt, retry_delay
 from triggers.services.dispatch import DispatchResult, dispatch_due
 from triggers.services.retention import RetentionResult, logs_retention_apply
 from triggers.services.triggers import (
@@ -23,6 +23,7 @@ __all__ = [
     "DispatchResult",
     "RetentionResult",
     "TriggerCompleted",
+    "deliveries_attempt",
     "deliveries_requeue",
     "delivery_attempt",
     "dispatch_due",

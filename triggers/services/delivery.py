@@ -7,6 +7,7 @@ every duplicate of one delivery carries the same delivery id for receivers to dr
 """
 
 import json
+import logging
 import random
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -20,6 +21,8 @@ from eventsys import clock
 from eventsys.http import Outcome, post_json
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services.enqueue import enqueue_deliveries_on_commit
+
+logger = logging.getLogger(__name__)
 
 # A message may arrive a moment before its attempt is due (clock differences between hosts).
 _EARLY_TOLERANCE = timedelta(seconds=2)
@@ -61,6 +64,20 @@ def delivery_send(*, log: ExecutionLog) -> Outcome:
     """POST the log's payload snapshot to its URL, signed with the trigger's current secret."""
     body = json.dumps(log.payload, separators=(",", ":")).encode()
     return post_json(log.url, body, delivery_id=str(log.delivery_id), secret=log.trigger.signing_secret)
+
+
+def deliveries_attempt(*, delivery_ids: list[UUID | str]) -> dict[str, int]:
+    """`delivery_attempt` for each id in turn; one that fails unexpectedly does not stop the rest
+    (its log keeps its lease, and the sweeper re-enqueues it when the lease runs out)."""
+    outcomes: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        try:
+            outcome = delivery_attempt(delivery_id=delivery_id)
+        except Exception:
+            logger.exception("delivery %s failed unexpectedly; the sweeper will retry it", delivery_id)
+            outcome = "error"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def delivery_attempt_record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime) -> DeliveryAttempt:

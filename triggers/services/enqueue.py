@@ -1,29 +1,47 @@
 """Hand delivery ids to the broker once the transaction that created their logs has committed."""
 
 import logging
+import math
 from uuid import UUID
 
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+ENQUEUE_PIPELINE_MAX = 10_000
+# Up to this many ids go one to a message; a larger burst shares messages, at most IDS_PER_MESSAGE each.
+SINGLE_ID_MESSAGES = 64
+IDS_PER_MESSAGE = 20
+
+
+def delivery_messages(delivery_ids: list[str]) -> list[list[str]]:
+    """The ids grouped into messages: one id a message while that keeps every worker slot busy;
+    a burst goes in messages of up to IDS_PER_MESSAGE, as building a message costs more than
+    sending it, and ten thousand messages would keep the dispatcher busy for seconds."""
+    per_message = min(IDS_PER_MESSAGE, max(1, math.ceil(len(delivery_ids) / SINGLE_ID_MESSAGES)))
+    return [delivery_ids[i : i + per_message] for i in range(0, len(delivery_ids), per_message)]
 
 
 def enqueue_deliveries(delivery_ids: list[UUID | str]) -> None:
-    """Publish one delivery task per id over a single broker connection (no reconnect per message).
+    """Publish the delivery tasks for these ids over a single broker connection (no reconnect per message).
 
     A broker outage is logged, not raised: the logs stay pending and the sweeper re-enqueues them
     when their lease runs out, so a firing is never lost and the caller's request never fails.
     """
-    from triggers.tasks import deliver
+    from triggers.tasks import deliver, deliver_many
 
     if not delivery_ids:
         return
+    messages = delivery_messages([str(delivery_id) for delivery_id in delivery_ids])
     try:
-        with deliver.app.producer_or_acquire() as producer, producer.batch(max_size=500):
-            # One transport operation per 500 messages where the broker supports it (Redis
-            # pipelines them); elsewhere kombu publishes each at once.
-            for delivery_id in delivery_ids:
-                deliver.apply_async((str(delivery_id),), producer=producer, retry=False)
+        # One transport operation for the whole burst where the broker supports it (Redis pipelines
+        # it; elsewhere kombu publishes each at once): workers woken by the first messages would
+        # otherwise take the CPU that building the rest needs.
+        with deliver.app.producer_or_acquire() as producer, producer.batch(max_size=ENQUEUE_PIPELINE_MAX):
+            for ids in messages:
+                if len(ids) == 1:
+                    deliver.apply_async((ids[0],), producer=producer, retry=False)
+                else:
+                    deliver_many.apply_async((ids,), producer=producer, retry=False)
     except Exception:
         logger.warning("could not enqueue %d deliveries; the sweeper will retry", len(delivery_ids), exc_info=True)
 

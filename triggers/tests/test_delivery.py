@@ -266,3 +266,53 @@ def test_manual_fire_enqueues_a_delivery(api_client, alice, receiver, clock, dja
     assert enqueue.call_args.args[0] == [log.delivery_id]
     assert delivery_attempt(delivery_id=log.delivery_id) == "delivered"
     assert Trigger.objects.get().run_count == 0
+
+
+def test_a_burst_is_delivered_from_shared_messages_and_one_failure_does_not_stop_the_rest(
+    alice, receiver, clock, monkeypatch
+):
+    from triggers.services import delivery as delivery_module
+    from triggers.tasks import deliver_many
+
+    logs = [fire_once(api_trigger(alice, receiver.url, name=f"hook{i}"), clock) for i in range(3)]
+    real_attempt = delivery_module.delivery_attempt
+
+    def second_one_breaks(*, delivery_id, now=None):
+        if delivery_id == str(logs[1].delivery_id):
+            raise RuntimeError("database went away")
+        return real_attempt(delivery_id=delivery_id, now=now)
+
+    monkeypatch.setattr(delivery_module, "delivery_attempt", second_one_breaks)
+    outcome = deliver_many.run([str(log.delivery_id) for log in logs])
+    assert outcome == {"delivered": 2, "error": 1}
+    assert sorted(r["headers"][DELIVERY_HEADER] for r in receiver.requests) == sorted(
+        [str(logs[0].delivery_id), str(logs[2].delivery_id)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [(1, [1]), (64, [1] * 64), (65, [2] * 32 + [1]), (1000, [16] * 62 + [8]), (10_000, [20] * 500)],
+)
+def test_delivery_ids_share_messages_only_in_bursts(count, sizes):
+    from triggers.services.enqueue import delivery_messages
+
+    ids = [str(i) for i in range(count)]
+    messages = delivery_messages(ids)
+    assert [len(message) for message in messages] == sizes
+    assert [delivery_id for message in messages for delivery_id in message] == ids
+
+
+def test_enqueue_sends_single_ids_to_deliver_and_groups_to_deliver_many(monkeypatch):
+    from triggers.services.enqueue import enqueue_deliveries
+    from triggers.tasks import deliver_many
+
+    sent = []
+    monkeypatch.setattr(deliver, "apply_async", lambda args, **kwargs: sent.append(("deliver", args)))
+    monkeypatch.setattr(deliver_many, "apply_async", lambda args, **kwargs: sent.append(("deliver_many", args)))
+    enqueue_deliveries(["a"])
+    assert sent == [("deliver", ("a",))]
+    sent.clear()
+    enqueue_deliveries([f"id{i}" for i in range(100)])
+    assert {name for name, _ in sent} == {"deliver_many"} and len(sent) == 50
+    assert [i for _, (ids,) in sent for i in ids] == [f"id{i}" for i in range(100)]
