@@ -6,7 +6,7 @@ had logged and enqueued all N (their completion lines in the worker logs), when 
 naive: the same N as one django-celery-beat PeriodicTask each (ClockedSchedule at T1, one_off, queue "naive"
 that nobody consumes), sent by a fresh beat, workers stopped: time until Redis holds all N messages.
 Database eventsys_bench is recreated and Redis db 5 flushed (override: BENCH_DATABASE_URL, BENCH_BROKER_URL).
-Usage: python bench/dispatch/run.py [--n N] [--naive-timeout S] [--pool threads|prefork]
+Usage: python bench/dispatch/run.py [--n N] [--naive-timeout S] [--pool threads|prefork] [--dispatcher dedicated|shared]
 (default N 2000: about a minute; --n 10000 and --n 100000 are the bigger runs)
 """
 
@@ -242,7 +242,7 @@ def run_naive(n: int, timeout: float, env: dict[str, str], log_dir: Path) -> tup
         stop(beat)
 
 
-def report(n: int, pool: str, f: dict, naive: tuple[float | None, int], naive_timeout: float) -> None:
+def report(n: int, pool: str, dispatcher: str, f: dict, naive: tuple[float | None, int], naive_timeout: float) -> None:
     def fmt(value, spec=".2f"):
         return "n/a" if value is None else value if isinstance(value, str) else format(value, spec)
 
@@ -253,6 +253,7 @@ def report(n: int, pool: str, f: dict, naive: tuple[float | None, int], naive_ti
     rows = [
         ("triggers (N)", str(n), "10,000"),
         ("workers", f"2 x {pool} {CONCURRENCY[pool]}", ""),
+        ("dispatcher (system queue)", dispatcher, ""),
         ("all logged within (s after T0)", fmt(f["logged"]), "<= 1"),
         ("all enqueued within (s after T0)", fmt(f["enqueued"]), "<= 5"),
         ("all delivered within (s after T0)", fmt(f["delivered"]), ""),
@@ -277,6 +278,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--naive-timeout", type=float, default=60)
     parser.add_argument("--pool", choices=sorted(CONCURRENCY), default="threads")
+    parser.add_argument(
+        "--dispatcher",
+        choices=["dedicated", "shared"],
+        default="dedicated",
+        help="dedicated: a third worker (-Q system, solo pool) runs dispatch; shared: the 2 workers run everything",
+    )
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the processes on kill as on Ctrl-C
@@ -294,8 +301,14 @@ def main() -> None:
 
         django.setup()
         processes.append(spawn("beat", ["beat"], env, log_dir))
+        delivery_queues = []
+        if args.dispatcher == "dedicated":
+            # The issue's topology: a dispatcher process of its own, so delivery threads never hold its GIL.
+            dispatcher = ["worker", "-n", "bench-dispatch@%h", "-Q", "system", "--pool", "solo"]
+            processes.append(spawn("worker-dispatch", dispatcher, env, log_dir))
+            delivery_queues = ["-Q", "celery"]
         for i in (1, 2):
-            pool = ["--pool", args.pool, "--concurrency", str(CONCURRENCY[args.pool])]
+            pool = ["--pool", args.pool, "--concurrency", str(CONCURRENCY[args.pool]), *delivery_queues]
             processes.append(spawn(f"worker{i}", ["worker", "-n", f"bench{i}@%h", *pool], env, log_dir))
         wait_ready(processes, log_dir)
         t0 = create_triggers(args.n, f"http://127.0.0.1:{sink_conn.recv()}/hook")
@@ -309,7 +322,7 @@ def main() -> None:
         stop(processes)
         sink.terminate()
     print(f"process logs: {log_dir}")
-    report(args.n, args.pool, figures, naive, args.naive_timeout)
+    report(args.n, args.pool, args.dispatcher, figures, naive, args.naive_timeout)
 
 
 if __name__ == "__main__":
