@@ -1,7 +1,7 @@
 """Every write and rule about triggers: lifecycle, dispatch, delivery, retention."""
 
 from triggers.services.delivery import deliveries_attempt, deliveries_requeue, delivery_attempt, retry_delay
-from triggers.services.dispatch import DispatchResult, dispatch_due
+from triggers.services.dispatch import DispatchResult, dispatch_due, dispatch_due_until
 from triggers.services.retention import RetentionResult, logs_retention_apply
 from triggers.services.triggers import (
     TriggerCompleted,
@@ -27,6 +27,7 @@ __all__ = [
     "deliveries_requeue",
     "delivery_attempt",
     "dispatch_due",
+    "dispatch_due_until",
     "execution_logs_visible_to",
     "logs_retention_apply",
     "retry_delay",

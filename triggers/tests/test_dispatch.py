@@ -6,7 +6,7 @@ import time_machine
 from django.db import connection, connections
 
 from triggers.models import ExecutionLog, Trigger
-from triggers.services import dispatch_due, trigger_create
+from triggers.services import DispatchResult, dispatch_due, trigger_create
 
 NOW = datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
 
@@ -270,3 +270,37 @@ def test_a_failing_batch_still_enqueues_what_earlier_batches_committed(alice, mo
         dispatch_due(now=NOW + timedelta(minutes=1), batch_size=10)
     assert sorted(enqueued) == sorted(ExecutionLog.objects.values_list("delivery_id", flat=True))
     assert len(enqueued) == 10
+
+
+@pytest.mark.django_db
+def test_a_run_fires_later_slots_at_their_own_time_until_its_deadline(alice, frozen):
+    from triggers.services import dispatch_due_until
+
+    start = NOW + timedelta(minutes=1)  # make_trigger's first slot
+    first = make_trigger(alice, name="now")
+    soon = make_trigger(alice, name="soon", schedule_time=start + timedelta(milliseconds=400))
+    later = make_trigger(alice, name="later", schedule_time=start + timedelta(seconds=2))
+    frozen.move_to(start)
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        frozen.shift(timedelta(seconds=seconds))
+
+    result = dispatch_due_until(deadline=start + timedelta(milliseconds=900), sleep=sleep)
+    assert result.fired == 2 and slept == [0.4]
+    assert first.logs.get().created_at == start
+    assert soon.logs.get().created_at == start + timedelta(milliseconds=400)
+    assert not later.logs.exists()
+
+
+@pytest.mark.django_db
+def test_the_dispatch_task_runs_until_just_before_the_next_beat(alice, frozen, monkeypatch):
+    from triggers import tasks
+
+    calls = []
+    monkeypatch.setattr(
+        tasks.services, "dispatch_due_until", lambda deadline: calls.append(deadline) or DispatchResult()
+    )
+    assert tasks.dispatch() == {"fired": 0, "skipped": 0}
+    assert calls == [NOW + timedelta(milliseconds=900)]
