@@ -85,23 +85,37 @@ def bob(make_user):
 
 
 class Receiver:
-    """A local HTTP server that records every request and answers from a script of responses."""
+    """A local HTTP server that records every request and answers from a script of responses.
 
-    def __init__(self):
+    POSTs are answered from `responses`, GETs from `get_responses` (each consumed in order); once a
+    script runs out, the method's default answer (`defaults`) is given.
+    """
+
+    def __init__(self, defaults: dict[str, tuple[int, dict, bytes]] | None = None):
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         receiver = self
         self.requests: list[dict] = []
-        self.responses: list[tuple[int, dict, bytes]] = []  # consumed in order; then 200 "ok"
+        self.responses: list[tuple[int, dict, bytes]] = []
+        self.get_responses: list[tuple[int, dict, bytes]] = []
+        self.defaults = {"GET": (200, {}, b"ok"), "POST": (200, {}, b"ok"), **(defaults or {})}
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.answer("GET", receiver.get_responses)
+
             def do_POST(self):
+                self.answer("POST", receiver.responses)
+
+            def answer(self, method, script):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                    status, headers, reply = receiver.responses.pop(0) if receiver.responses else (200, {}, b"ok")
+                    receiver.requests.append(
+                        {"method": method, "path": self.path, "headers": dict(self.headers), "body": body}
+                    )
+                    status, headers, reply = script.pop(0) if script else receiver.defaults[method]
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -113,9 +127,13 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/hook"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(request["method"], request["path"]) for request in self.requests]
 
     def close(self):
         self.server.shutdown()

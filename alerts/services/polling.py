@@ -69,13 +69,8 @@ def price_poll(*, now: datetime | None = None) -> PollResult:
     for start in range(0, len(coins), step):
         chunk = coins[start : start + step]
         result.calls += 1
-        try:
-            outcome, quotes = coingecko.fetch_prices(chunk, currencies)
-        except coingecko.BadPayload as exc:
-            _failed(state, now=now, error=f"bad payload: {exc}")
-            return result
-        if not outcome.delivered:
-            _failed(state, now=now, error=outcome.error, status=outcome.status_code, retry_after=outcome.retry_after)
+        quotes = _call_provider(state, coingecko.fetch_prices, chunk, currencies, now=now)
+        if quotes is None:
             return result
         quotes = [q for q in quotes if (q.coin, q.currency) in wanted]
         result.quotes += len(quotes)
@@ -95,13 +90,8 @@ def price_fetch(*, coin: str, currency: str, now: datetime | None = None) -> Dec
     state, _ = ProviderState.objects.get_or_create(name=PROVIDER)
     if state.backoff_until and state.backoff_until > now:
         return None
-    try:
-        outcome, quotes = coingecko.fetch_prices([coin], [currency])
-    except coingecko.BadPayload as exc:
-        _failed(state, now=now, error=f"bad payload: {exc}")
-        return None
-    if not outcome.delivered:
-        _failed(state, now=now, error=outcome.error, status=outcome.status_code, retry_after=outcome.retry_after)
+    quotes = _call_provider(state, coingecko.fetch_prices, [coin], [currency], now=now)
+    if quotes is None:
         return None
     quote = next((q for q in quotes if (q.coin, q.currency) == (coin, currency)), None)
     if quote is None:
@@ -127,14 +117,8 @@ def market_cap_ranks_fetch(*, now: datetime | None = None) -> dict[str, int] | N
         return None
     ranks: dict[str, int] = {}
     for page in range(1, settings.COINGECKO_RANKED_PAGES + 1):
-        try:
-            outcome, entries = coingecko.fetch_market_cap_ranks(page)
-        except coingecko.BadPayload as exc:
-            _failed(state, now=now, error=f"bad payload: {exc}", **_RANKING)
-            return None
-        if not outcome.delivered:
-            status, retry_after = outcome.status_code, outcome.retry_after
-            _failed(state, now=now, error=outcome.error, status=status, retry_after=retry_after, **_RANKING)
+        entries = _call_provider(state, coingecko.fetch_market_cap_ranks, page, now=now, **_RANKING)
+        if entries is None:
             return None
         for coin, rank in entries:
             if rank is not None:
@@ -142,6 +126,21 @@ def market_cap_ranks_fetch(*, now: datetime | None = None) -> dict[str, int] | N
         if len(entries) < coingecko.RANKING_PAGE_SIZE:
             break  # the last page
     return ranks
+
+
+def _call_provider(state: ProviderState, fetch, *args, now: datetime, **failure_log):
+    """What `fetch(*args)` (a coingecko fetch answering (outcome, data)) brought, or None after
+    recording its failure (which counts towards the back-off; a 429 starts one)."""
+    try:
+        outcome, data = fetch(*args)
+    except coingecko.BadPayload as exc:
+        _failed(state, now=now, error=f"bad payload: {exc}", **failure_log)
+        return None
+    if not outcome.delivered:
+        status, retry_after = outcome.status_code, outcome.retry_after
+        _failed(state, now=now, error=outcome.error, status=status, retry_after=retry_after, **failure_log)
+        return None
+    return data
 
 
 def _failed(

@@ -1,15 +1,14 @@
 """The original event consumer's endpoints (seed 002) and `manage.py propagate`, its propagator."""
 
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create, api_token_revoke
+from conftest import Receiver
 from events import ingestion
 from events.management.commands import propagate as propagate_command
 from events.models import IngestedEvent
@@ -300,55 +299,25 @@ def test_the_routes_are_in_the_schema_under_the_legacy_tag(api_client):
 # --- manage.py propagate -------------------------------------------------------------------------
 
 
-class FakeConsumer:
-    """The original consumer at the HTTP layer: GET …/ready answers from a script, POST …/event 200."""
+def ready_consumer():
+    """The original consumer at the HTTP layer: GET …/ready answers ready, POST …/event 200 (both scriptable)."""
+    reply = {"status_code": "200"}
+    return Receiver(
+        defaults={
+            "GET": (200, {"Content-Type": "application/json"}, json.dumps({"status": "ready"}).encode()),
+            "POST": (200, {"Content-Type": "application/json"}, json.dumps(reply).encode()),
+        }
+    )
 
-    def __init__(self):
-        consumer = self
-        self.ready_answers: list[tuple[int, dict]] = []  # consumed in order; then 200 ready
-        self.event_answers: list[int] = []  # consumed in order; then 200
-        self.requests: list[dict] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                status, body = consumer.ready_answers.pop(0) if consumer.ready_answers else (200, {"status": "ready"})
-                self.answer("GET", status, body)
-
-            def do_POST(self):
-                status = consumer.event_answers.pop(0) if consumer.event_answers else 200
-                self.answer("POST", status, {"status_code": str(status)})
-
-            def answer(self, method, status, body):
-                sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                consumer.requests.append(
-                    {"method": method, "path": self.path, "headers": dict(self.headers), "body": sent}
-                )
-                reply = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def calls(self) -> list[tuple[str, str]]:
-        return [(r["method"], r["path"]) for r in self.requests]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def answer(status: int, body: dict) -> tuple[int, dict, bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
 
 @pytest.fixture
 def consumer(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
-    fake = FakeConsumer()
+    fake = ready_consumer()
     yield fake
     fake.close()
 
@@ -392,7 +361,10 @@ def test_propagate_defaults_one_sample_every_5_seconds_to_the_settings_url(setti
 
 
 def test_propagate_waits_for_a_consumer_that_is_not_ready_instead_of_exiting(consumer, sleeps, capsys):
-    consumer.ready_answers = [(503, {"detail": "Not ready: database unavailable."}), (200, {"status": "starting"})]
+    consumer.get_responses = [
+        answer(503, {"detail": "Not ready: database unavailable."}),
+        answer(200, {"status": "starting"}),
+    ]
     url = f"{consumer.base}/event"
     call_command("propagate", "--url", url, "--token", "evs_t", "--interval", "2", "--count", "1")
     assert consumer.calls() == [("GET", "/ready")] * 3 + [("POST", "/event")]
@@ -406,7 +378,7 @@ def test_propagate_waits_for_a_consumer_that_is_not_ready_instead_of_exiting(con
 
 
 def test_propagate_asks_again_after_a_failed_send(consumer, sleeps, capsys):
-    consumer.event_answers = [503]
+    consumer.responses = [answer(503, {"status_code": "503"})]
     call_command("propagate", "--url", f"{consumer.base}/api/event", "--token", "t", "--every", "1", "--count", "2")
     assert consumer.calls() == [
         ("GET", "/api/ready"),
@@ -454,7 +426,7 @@ def test_propagate_refuses_a_probe_it_may_not_request(settings, consumer, sleeps
 def test_propagate_with_the_probe_turned_off_or_elsewhere(consumer, sleeps):
     call_command("propagate", "--url", f"{consumer.base}/api/event", "--ready-url", "", "--count", "1")
     assert consumer.calls() == [("POST", "/api/event")]
-    other = FakeConsumer()
+    other = ready_consumer()
     try:
         ready_url = f"{other.base}/health"
         call_command(
