@@ -19,6 +19,16 @@ def _fresh_throttles():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rules_cache():
+    """Transaction rules are cached per process; a test's rules (or a truncated table) are its own."""
+    from alerts.services.transactions import rules_cache_clear
+
+    rules_cache_clear()
+    yield
+    rules_cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _database_clock_follows_frozen_time(monkeypatch):
     """Services read the database's clock; in tests it is Django's, so time-machine can freeze it."""
     from django.utils import timezone

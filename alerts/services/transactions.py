@@ -7,6 +7,7 @@ indexed window aggregate, so the cost per transaction does not grow with the his
 """
 
 import itertools
+import time as time_module
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,6 +15,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from alerts.models import AlertRule, Customer, Transaction, TransactionAlert
+
+RULES_CACHE_SECONDS = 5.0
+_rules_cache: dict[str, tuple[float, list[AlertRule]]] = {}
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,10 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
         owner=owner, customer=customer, type=type, amount=amount, time=time, idempotency_key=idempotency_key
     )
     fired: list[tuple[AlertRule, list[Transaction]]] = []
-    for rule in AlertRule.objects.filter(enabled=True, transaction_type=type).order_by("priority", "code"):
-        evidence = _evaluate(rule, new)
+    rules = enabled_rules(type)
+    history = _lookbacks(rules, new)
+    for rule in rules:
+        evidence = _evaluate(rule, new, history.get(rule.pk, []))
         if evidence:
             fired.append((rule, evidence))
     codes = list(dict.fromkeys(rule.code for rule, _ in fired))
@@ -94,30 +100,83 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
     return answer
 
 
-def _earlier(tx: Transaction) -> QuerySet[Transaction]:
-    """The customer's stored transactions at or before `tx`'s time, latest first. `tx` is not stored
-    yet and arrives last, so among equal times it comes after all of these."""
-    return Transaction.objects.filter(customer_id=tx.customer_id, time__lte=tx.time).order_by("-time", "-id")
+def enabled_rules(transaction_type: str) -> list[AlertRule]:
+    """The enabled rules for a transaction type, in answer order.
+
+    Kept per process for RULES_CACHE_SECONDS: every transaction needs them, and they change rarely.
+    An edit clears this process's copy at once (alerts.apps connects the signals); other processes
+    see it within RULES_CACHE_SECONDS.
+    """
+    now = time_module.monotonic()
+    cached = _rules_cache.get(transaction_type)
+    if cached is not None and now - cached[0] < RULES_CACHE_SECONDS:
+        return cached[1]
+    rules = list(AlertRule.objects.filter(enabled=True, transaction_type=transaction_type).order_by("priority", "code"))
+    _rules_cache[transaction_type] = (now, rules)
+    return rules
 
 
-def _evaluate(rule: AlertRule, tx: Transaction) -> list[Transaction]:
-    """The transactions that make `rule` fire on `tx` (not yet stored), or [] when it does not."""
+def rules_cache_clear(**_signal_kwargs) -> None:
+    _rules_cache.clear()
+
+
+def _lookback(rule: AlertRule, tx: Transaction) -> tuple[str, list, int | None] | None:
+    """What `rule` reads of the customer's history before `tx`: (extra condition, its parameters,
+    how many of the latest rows or None for all), or None when it reads nothing."""
+    if rule.kind == AlertRule.Kind.CONSECUTIVE_TYPE and rule.count > 1:
+        return "", [], rule.count - 1
+    if rule.kind == AlertRule.Kind.INCREASING_SERIES and rule.count > 1:
+        return ' AND "type" = %s', [rule.transaction_type], rule.count - 1
+    if rule.kind == AlertRule.Kind.WINDOW_SUM:
+        return ' AND "type" = %s AND "time" >= %s', [rule.transaction_type, tx.time - rule.window_seconds], None
+    return None
+
+
+def _lookbacks(rules: list[AlertRule], tx: Transaction) -> dict[int, list[Transaction]]:
+    """Every rule's look-back in one round trip: {rule id: the customer's stored transactions at or
+    before `tx`'s time that the rule reads, latest first}. `tx` is not stored yet and arrives last,
+    so among equal times it comes after all of these. Each part is a bounded look-back or one
+    window on the alerts_tx_history(_type) indexes."""
+    table = Transaction._meta.db_table
+    parts, params = [], []
+    for rule in rules:
+        lookback = _lookback(rule, tx)
+        if lookback is None:
+            continue
+        condition, condition_params, latest = lookback
+        limit = f" LIMIT {int(latest)}" if latest is not None else ""
+        parts.append(
+            f'SELECT * FROM (SELECT {int(rule.pk)} AS rule_id, id, "type", amount, "time" FROM {table}'
+            f' WHERE customer_id = %s AND "time" <= %s{condition} ORDER BY "time" DESC, id DESC{limit})'
+            f" AS lookback_{len(parts)}"
+        )
+        params += [tx.customer_id, tx.time, *condition_params]
+    history: dict[int, list[Transaction]] = {}
+    if parts:
+        for row in Transaction.objects.raw(" UNION ALL ".join(parts), params):
+            history.setdefault(row.rule_id, []).append(row)
+    for rows in history.values():
+        rows.sort(key=lambda t: (t.time, t.pk), reverse=True)
+    return history
+
+
+def _evaluate(rule: AlertRule, tx: Transaction, history: list[Transaction]) -> list[Transaction]:
+    """The transactions that make `rule` fire on `tx` (not yet stored), or [] when it does not;
+    `history` is what `_lookback` asked for, latest first."""
     if rule.kind == AlertRule.Kind.AMOUNT_OVER:
         return [tx] if tx.amount > rule.threshold else []
     if rule.kind == AlertRule.Kind.CONSECUTIVE_TYPE:
-        latest = [tx, *_earlier(tx)[: rule.count - 1]]
+        latest = [tx, *history[: rule.count - 1]]
         if len(latest) == rule.count and all(t.type == rule.transaction_type for t in latest):
             return latest
         return []
     if rule.kind == AlertRule.Kind.INCREASING_SERIES:
-        latest = [tx, *_earlier(tx).filter(type=rule.transaction_type)[: rule.count - 1]]
+        latest = [tx, *history[: rule.count - 1]]
         oldest_first = latest[::-1]
         increasing = all(a.amount < b.amount for a, b in itertools.pairwise(oldest_first))
         return oldest_first if len(latest) == rule.count and increasing else []
     if rule.kind == AlertRule.Kind.WINDOW_SUM:
-        window = list(
-            _earlier(tx).filter(type=rule.transaction_type, time__gte=tx.time - rule.window_seconds).reverse()
-        )
+        window = history[::-1]
         total = sum((t.amount for t in window), tx.amount)
         return [*window, tx] if total > rule.threshold else []
     return []

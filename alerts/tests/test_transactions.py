@@ -240,3 +240,37 @@ def test_concurrent_transactions_of_one_customer_neither_miss_nor_double_count(a
         results = list(pool.map(withdraw, (2, 2)))
     # Serialised: the first to commit saw two withdrawals, the second saw three.
     assert sorted(results) == [[], [30]]
+
+
+def test_all_rules_are_evaluated_in_one_look_back_query(client_alice, alice, django_assert_num_queries):
+    from django.test.utils import CaptureQueriesContext
+
+    send(client_alice, "deposit", "10", 1)  # the customer exists and the rules are loaded
+    send(client_alice, "withdraw", "10", 2)
+    for type, time in (("deposit", 3), ("withdraw", 4)):
+        with CaptureQueriesContext(connection) as queries:
+            assert send(client_alice, type, "50", time).status_code == 200
+        statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+        # lock the customer, read every rule's look-back at once, store the transaction
+        assert len(statements) == 3, statements
+        assert not any("alerts_alertrule" in sql for sql in statements)
+
+
+def test_a_rule_edited_in_this_process_applies_at_once_and_elsewhere_within_seconds(
+    client_alice, admin_user, monkeypatch
+):
+    from alerts.services import transactions
+
+    clock = [1000.0]
+    monkeypatch.setattr(transactions.time_module, "monotonic", lambda: clock[0])
+    assert codes(client_alice, ("withdraw", "150", 1)) == [1100]
+    staff = APIClient()
+    staff.force_authenticate(admin_user)
+    rule = AlertRule.objects.get(code=1100)
+    assert staff.patch(f"/api/v1/alert-rules/{rule.pk}/", {"threshold": "500"}, format="json").status_code == 200
+    assert codes(client_alice, ("withdraw", "150", 1), user_id=2) == []  # this process: at once
+
+    AlertRule.objects.filter(code=1100).update(threshold=Decimal("100"))  # another process's edit: no signal here
+    assert codes(client_alice, ("withdraw", "150", 1), user_id=3) == []
+    clock[0] += transactions.RULES_CACHE_SECONDS
+    assert codes(client_alice, ("withdraw", "150", 1), user_id=4) == [1100]
