@@ -14,6 +14,7 @@ from eventsys.api.errors import DomainError
 from eventsys.api.filters import filter_time_range
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
+from eventsys.api.throttling import FixedWindowMixin
 
 
 class RequestTooLarge(DomainError):
@@ -28,7 +29,7 @@ class IsApiTokenRequest(BasePermission):
         return isinstance(request.auth, ApiToken)
 
 
-class ApiTokenRateThrottle(SimpleRateThrottle):
+class ApiTokenRateThrottle(FixedWindowMixin, SimpleRateThrottle):
     """THROTTLE_INGEST requests per API token (429 with Retry-After beyond it)."""
 
     scope = "ingest"

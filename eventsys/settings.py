@@ -185,9 +185,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "eventsys.api.throttling.AnonRateThrottle",
+        "eventsys.api.throttling.UserRateThrottle",
+        "eventsys.api.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_rate("THROTTLE_ANON", "120/min"),

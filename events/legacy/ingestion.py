@@ -17,12 +17,12 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import ApiToken
 from events import ingestion
 from events.ingestion_views import ApiTokenRateThrottle, RequestTooLarge
 from eventsys.api.legacy import LegacyView
+from eventsys.api.throttling import UserRateThrottle
 from eventsys.ops.services import readiness_report
 
 # What the consumer needs to take events; beat and worker heartbeats do not stop it (/api/ready/ has them).
