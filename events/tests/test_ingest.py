@@ -224,3 +224,21 @@ def test_retention_deletes_old_events_in_batches(machine, settings, frozen):
     settings.INGEST_RETENTION_DAYS = 30
     assert ingested_events_retention_apply(batch_size=2) == 5
     assert list(IngestedEvent.objects.values_list("event_type", flat=True)) == ["new"]
+
+
+def test_stored_rows_keep_type_payload_key_and_instant_exactly(machine):
+    payload = {"ville": "Zürich", "quote": 'a "b" \\ c', "n": [1, 2.5, None, True], "emoji": "🚀"}
+    batch = [
+        {
+            "event_type": "météo",
+            "event_payload": payload,
+            "idempotency_key": "clé-1",
+            "occurred_at": "2026-11-23T13:30:00+01:30",
+        },
+        {"event_type": "t", "event_payload": "just text", "idempotency_key": ""},
+    ]
+    assert ingest(machine, batch).status_code == 201
+    first, second = IngestedEvent.objects.order_by("id")
+    assert (first.event_type, first.event_payload, first.idempotency_key) == ("météo", payload, "clé-1")
+    assert first.occurred_at == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert (second.event_payload, second.idempotency_key, second.occurred_at) == ("just text", "", None)
