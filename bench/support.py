@@ -1,14 +1,23 @@
-"""What the benchmarks share: a fresh PostgreSQL database, the web server's environment, free ports."""
+"""What the benchmarks share: a fresh PostgreSQL database, the web server's environment, free ports, and
+the trigger engine's processes (beat, celery workers) with a webhook sink for bench/dispatch*."""
 
 import asyncio
+import contextlib
+import math
+import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def recreate_database(url: str) -> None:
     """Drop and create the database `url` names, then apply the migrations to it."""
     import psycopg
+    from psycopg import sql
 
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(url)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        name = sql.Identifier(parts.path.lstrip("/"))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
@@ -128,3 +139,166 @@ def post_all(port: int, path: str, token: str, bodies: list[bytes], clients: int
 
 def p99(latencies: list[float]) -> float:
     return latencies[max(int(len(latencies) * 0.99) - 1, 0)]
+
+
+# --- The trigger engine's processes and a webhook sink (bench/dispatch, bench/dispatch_steady) --------------------
+
+CONCURRENCY = {"threads": 8, "prefork": 4}  # per delivery worker process
+
+
+def engine_env(data_dir: str, *, database_url: str, broker_url: str) -> dict[str, str]:
+    """The processes' environment; an exported DJANGO_SETTINGS_MODULE (a what-if variant) is kept."""
+    env = {"DJANGO_SETTINGS_MODULE": "eventsys.settings", **os.environ, "DATA_DIR": data_dir, "DEBUG": "true"}
+    env |= {"DATABASE_URL": database_url, "CELERY_BROKER_URL": broker_url}
+    return env | {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
+
+
+def engine_setup(log_prefix: str, *, database_url: str, broker_url: str) -> tuple[Path, dict[str, str]]:
+    """A log directory and the processes' environment (this process's too), a fresh migrated database and
+    an empty broker db. From here on SIGTERM unwinds like Ctrl-C, so the caller's clean-up stops the processes."""
+    import redis
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    log_dir = Path(tempfile.mkdtemp(prefix=log_prefix))
+    env = engine_env(str(log_dir), database_url=database_url, broker_url=broker_url)
+    os.environ.update(env)
+    recreate_database(database_url)
+    redis.Redis.from_url(broker_url).flushdb()
+    return log_dir, env
+
+
+def sink_main(conn) -> None:
+    """The webhook target, in its own process: answers 200 "ok", records (delivery id, receive time)."""
+    records: list[tuple[str, float]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received = time.time()
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            records.append((self.headers.get("X-Eventsys-Delivery", ""), received))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads, request_queue_size = True, 256  # the default backlog (5) drops concurrent connects
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn.send(server.server_port)
+    conn.recv()  # the stop request
+    server.shutdown()
+    conn.send(records)
+
+
+class WebhookSink:
+    """The running sink process, seen from the bench."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+        self._port: int | None = None
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            self._port = self._conn.recv()  # sent once the sink listens
+        return f"http://127.0.0.1:{self._port}/hook"
+
+    def records(self) -> list[tuple[str, float]]:
+        """Stop the sink: (X-Eventsys-Delivery, receive time in epoch s) of every request it answered."""
+        self._conn.send("stop")
+        return self._conn.recv()
+
+
+@contextmanager
+def webhook_sink() -> Iterator[WebhookSink]:
+    """The sink in a spawned process, so that serving requests takes no CPU time from the bench's own."""
+    context = multiprocessing.get_context("spawn")
+    conn, child_conn = context.Pipe()
+    process = context.Process(target=sink_main, args=(child_conn,), daemon=True)
+    process.start()
+    try:
+        yield WebhookSink(conn)
+    finally:
+        process.terminate()
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> tuple[str, subprocess.Popen]:
+    """A celery process in its own session, so that stopping it also stops its pool children."""
+    with open(log_dir / f"{name}.log", "wb") as log:
+        command = [sys.executable, "-m", "celery", "-A", "eventsys", *args, "--loglevel", "INFO"]
+        return name, subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+
+
+def stop(processes: list[tuple[str, subprocess.Popen]], grace: float = 15) -> None:
+    """SIGTERM (warm shutdown), then SIGKILL whatever is left after the grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for _, process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        for _, process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(deadline - time.monotonic(), 0.1))
+        if all(process.poll() is not None for _, process in processes):
+            return
+
+
+def check_alive(processes, log_dir: Path) -> None:
+    for name, process in processes:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
+
+
+def wait_ready(processes, log_dir: Path, timeout: float = 60) -> None:
+    """Every worker is ready and one has run a triggers.dispatch sent by beat."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check_alive(processes, log_dir)
+        logs = [(log_dir / f"{name}.log").read_text(errors="replace") for name, _ in processes if name != "beat"]
+        if all(" ready." in text for text in logs) and any("triggers.dispatch[" in text for text in logs):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"workers or beat not ready within {timeout} s; see {log_dir}")
+
+
+def start_engine(
+    processes: list, env: dict[str, str], log_dir: Path, *, pool: str = "threads", dispatcher: str = "dedicated"
+) -> None:
+    """Beat, the dispatcher and 2 delivery workers, added to `processes` as each starts (so that the caller's
+    stop() reaches them all); returns once they are ready.
+
+    dispatcher "dedicated": a worker of its own (-Q system, solo pool) runs dispatch and the delivery workers
+    consume only the default queue; "shared": the 2 workers run everything.
+    """
+    processes.append(spawn("beat", ["beat"], env, log_dir))
+    delivery_queues = []
+    if dispatcher == "dedicated":
+        # The issue's topology: a dispatcher process of its own, so delivery threads never hold its GIL.
+        command = ["worker", "-n", "bench-dispatch@%h", "-Q", "system", "--pool", "solo"]
+        processes.append(spawn("worker-dispatch", command, env, log_dir))
+        delivery_queues = ["-Q", "celery"]
+    for i in (1, 2):
+        options = ["--pool", pool, "--concurrency", str(CONCURRENCY[pool]), *delivery_queues]
+        processes.append(spawn(f"worker{i}", ["worker", "-n", f"bench{i}@%h", *options], env, log_dir))
+    wait_ready(processes, log_dir)
+
+
+@contextmanager
+def beat(name: str, env: dict[str, str], log_dir: Path) -> Iterator[list]:
+    """A beat of its own (a naive baseline's), stopped on the way out; yields it for check_alive()."""
+    processes = [spawn(name, ["beat"], env, log_dir)]
+    try:
+        yield processes
+    finally:
+        stop(processes)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank percentile (p in 0..1); NaN for no values."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(p * len(ordered)) - 1, 0)] if ordered else math.nan

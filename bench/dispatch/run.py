@@ -11,120 +11,33 @@ Usage: python bench/dispatch/run.py [--n N] [--naive-timeout S] [--pool threads|
 """
 
 import argparse
-import contextlib
-import math
-import multiprocessing
 import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from support import (  # noqa: E402
+    CONCURRENCY,
+    beat,
+    check_alive,
+    engine_setup,
+    percentile,
+    start_engine,
+    stop,
+    webhook_sink,
+)
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench")
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/5")
-CONCURRENCY = {"threads": 8, "prefork": 4}  # per worker process
 DISPATCH_DONE = re.compile(
     r"\[([\d-]+ [\d:,]+): INFO/\S+ Task triggers\.dispatch\[\S+ succeeded in \S+ \{'fired': (\d+)"
 )
-
-
-def bench_env(data_dir: str) -> dict[str, str]:
-    """The processes' environment; an exported DJANGO_SETTINGS_MODULE (a what-if variant) is kept."""
-    env = {"DJANGO_SETTINGS_MODULE": "eventsys.settings", **os.environ, "DATA_DIR": data_dir, "DEBUG": "true"}
-    env |= {"DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL}
-    return env | {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
-
-
-def reset_stores(env: dict[str, str]) -> None:
-    """A fresh, migrated database and an empty broker db."""
-    import psycopg
-    import redis
-    from psycopg import sql
-
-    parts = urlsplit(DATABASE_URL)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        name = sql.Identifier(parts.path.lstrip("/"))
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    redis.Redis.from_url(BROKER_URL).flushdb()
-    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
-
-
-def sink_main(conn) -> None:
-    """The webhook target, in its own process: answers 200 "ok", records (delivery id, receive time)."""
-    records: list[tuple[str, float]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received = time.time()
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            records.append((self.headers.get("X-Eventsys-Delivery", ""), received))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads, request_queue_size = True, 256  # the default backlog (5) drops concurrent connects
-
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn.send(server.server_port)
-    conn.recv()  # the stop request
-    server.shutdown()
-    conn.send(records)
-
-
-def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> tuple[str, subprocess.Popen]:
-    """A celery process in its own session, so that stopping it also stops its pool children."""
-    with open(log_dir / f"{name}.log", "wb") as log:
-        command = [sys.executable, "-m", "celery", "-A", "eventsys", *args, "--loglevel", "INFO"]
-        return name, subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
-
-
-def stop(processes: list[tuple[str, subprocess.Popen]], grace: float = 15) -> None:
-    """SIGTERM (warm shutdown), then SIGKILL whatever is left after the grace period."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for _, process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-        deadline = time.monotonic() + grace
-        for _, process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(deadline - time.monotonic(), 0.1))
-        if all(process.poll() is not None for _, process in processes):
-            return
-
-
-def check_alive(processes, log_dir: Path) -> None:
-    for name, process in processes:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
-
-
-def wait_ready(processes, log_dir: Path, timeout: float = 60) -> None:
-    """Every worker is ready and one has run a triggers.dispatch sent by beat."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        check_alive(processes, log_dir)
-        logs = [(log_dir / f"{name}.log").read_text(errors="replace") for name, _ in processes if name != "beat"]
-        if all(" ready." in text for text in logs) and any("triggers.dispatch[" in text for text in logs):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"workers or beat not ready within {timeout} s; see {log_dir}")
 
 
 def create_triggers(n: int, sink_url: str) -> float:
@@ -187,11 +100,6 @@ def dispatch_enqueued_at(n: int, log_dir: Path) -> float | None:
     return max(t for t, _ in done) if sum(fired for _, fired in done) >= n else None
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(math.ceil(p * len(ordered)) - 1, 0)] if ordered else math.nan
-
-
 def engine_figures(n: int, t0: float, seen: dict, records: list[tuple[str, float]], enqueued: float | None) -> dict:
     from django.db.models import Count, Max
 
@@ -230,16 +138,14 @@ def run_naive(n: int, timeout: float, env: dict[str, str], log_dir: Path) -> tup
     t1 = timezone.now() + timedelta(seconds=5)
     ClockedSchedule.objects.filter(pk=clocked.pk).update(clocked_time=t1)  # all N due at once
     t1 = t1.timestamp()
-    broker, beat = redis.Redis.from_url(BROKER_URL), [spawn("naive-beat", ["beat"], env, log_dir)]
-    try:
+    broker = redis.Redis.from_url(BROKER_URL)
+    with beat("naive-beat", env, log_dir) as naive_beat:
         while time.time() < t1 + timeout:
             if broker.llen("naive") >= n:
                 return time.time() - t1, n
-            check_alive(beat, log_dir)
+            check_alive(naive_beat, log_dir)
             time.sleep(0.1)
         return None, broker.llen("naive")
-    finally:
-        stop(beat)
 
 
 def report(n: int, pool: str, dispatcher: str, f: dict, naive: tuple[float | None, int], naive_timeout: float) -> None:
@@ -286,41 +192,22 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the processes on kill as on Ctrl-C
-    log_dir = Path(tempfile.mkdtemp(prefix="eventsys-bench-dispatch-"))
-    env = bench_env(str(log_dir))
-    os.environ.update(env)
-    reset_stores(env)
-    context = multiprocessing.get_context("spawn")
-    sink_conn, child_conn = context.Pipe()
-    sink = context.Process(target=sink_main, args=(child_conn,), daemon=True)
-    sink.start()
+    log_dir, env = engine_setup("eventsys-bench-dispatch-", database_url=DATABASE_URL, broker_url=BROKER_URL)
     processes: list = []
-    try:
-        import django
+    with webhook_sink() as sink:
+        try:
+            import django
 
-        django.setup()
-        processes.append(spawn("beat", ["beat"], env, log_dir))
-        delivery_queues = []
-        if args.dispatcher == "dedicated":
-            # The issue's topology: a dispatcher process of its own, so delivery threads never hold its GIL.
-            dispatcher = ["worker", "-n", "bench-dispatch@%h", "-Q", "system", "--pool", "solo"]
-            processes.append(spawn("worker-dispatch", dispatcher, env, log_dir))
-            delivery_queues = ["-Q", "celery"]
-        for i in (1, 2):
-            pool = ["--pool", args.pool, "--concurrency", str(CONCURRENCY[args.pool]), *delivery_queues]
-            processes.append(spawn(f"worker{i}", ["worker", "-n", f"bench{i}@%h", *pool], env, log_dir))
-        wait_ready(processes, log_dir)
-        t0 = create_triggers(args.n, f"http://127.0.0.1:{sink_conn.recv()}/hook")
-        seen = wait_engine(args.n, t0, 120 + args.n / 100, processes, log_dir)
-        stop(processes)
-        sink_conn.send("stop")
-        records = sink_conn.recv()
-        figures = engine_figures(args.n, t0, seen, records, dispatch_enqueued_at(args.n, log_dir))
-        naive = run_naive(args.n, args.naive_timeout, env, log_dir)
-    finally:
-        stop(processes)
-        sink.terminate()
+            django.setup()
+            start_engine(processes, env, log_dir, pool=args.pool, dispatcher=args.dispatcher)
+            t0 = create_triggers(args.n, sink.url)
+            seen = wait_engine(args.n, t0, 120 + args.n / 100, processes, log_dir)
+            stop(processes)
+            records = sink.records()
+            figures = engine_figures(args.n, t0, seen, records, dispatch_enqueued_at(args.n, log_dir))
+            naive = run_naive(args.n, args.naive_timeout, env, log_dir)
+        finally:
+            stop(processes)
     print(f"process logs: {log_dir}")
     report(args.n, args.pool, args.dispatcher, figures, naive, args.naive_timeout)
 
