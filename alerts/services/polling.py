@@ -224,11 +224,24 @@ RETURNING id, trigger_count
 _DIRECTIONS = (("above", "<="), ("below", ">="))
 
 
+def _probe_index_per_pair(cursor) -> None:
+    """For the rest of this transaction (PostgreSQL), join the polled pairs to the alerts by a
+    nested loop over the partial index, one range per pair.
+
+    The planner cannot see the prices inside the arrays: it expects hundreds of matches per pair and
+    picks a hash join over a scan of every alert (150 ms a statement at a million alerts, against
+    5 ms for the ranges); a poll touches a few alerts per coin, so the index is always right here.
+    """
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+
+
 @transaction.atomic
 def alerts_trigger_crossed_many(crossings: list[Crossing], *, now: datetime) -> list[int]:
     """Flip to triggered every live alert these prices crossed; e-mails are enqueued on commit."""
     fired: list[tuple[int, int]] = []
     with connection.cursor() as cursor:
+        _probe_index_per_pair(cursor)
         for direction, op in _DIRECTIONS:
             if connection.vendor == "postgresql":
                 arrays = [
@@ -275,6 +288,7 @@ WHERE a.status = 'triggered' AND a.repeat AND a.coin = p.coin AND a.currency = p
 """
 
 
+@transaction.atomic
 def alerts_rearm_many(crossings: list[Crossing], *, now: datetime) -> int:
     """Repeating alerts re-arm once the price has moved strictly back past their band, so a price
     hovering at the target never fires on every wiggle."""
@@ -282,6 +296,7 @@ def alerts_rearm_many(crossings: list[Crossing], *, now: datetime) -> int:
     if connection.vendor == "postgresql":
         arrays = [[getattr(c, f) for c in crossings] for f in ("coin", "currency", "price")]
         with connection.cursor() as cursor:
+            _probe_index_per_pair(cursor)
             for direction, op in (("above", ">"), ("below", "<")):
                 cursor.execute(_REARM_MANY_SQL.format(op=op), [now, *arrays, direction])
                 rearmed += cursor.rowcount

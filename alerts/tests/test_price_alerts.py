@@ -412,3 +412,21 @@ def test_a_429_on_the_ranking_backs_the_poller_off_too(coingecko, frozen):
     frozen.shift(timedelta(seconds=61))
     coins_refresh()
     assert len(coingecko.ranking_calls()) == 2 and ranks()["bitcoin"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner settings are PostgreSQL's")
+def test_matching_probes_the_index_per_pair_and_leaves_the_planner_as_it_was(alice, emails):
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.services.polling import Crossing, alerts_rearm_many, alerts_trigger_crossed_many
+
+    PriceAlert.objects.create(owner=alice, coin="bitcoin", currency="usd", target_price=50000, direction="above")
+    crossings = [Crossing("bitcoin", "usd", Decimal("60000"), NOW, None)]
+    with CaptureQueriesContext(connection) as queries:
+        alerts_rearm_many(crossings, now=NOW)
+        assert len(alerts_trigger_crossed_many(crossings, now=NOW)) == 1
+    assert sum("SET LOCAL enable_hashjoin = off" in q["sql"] for q in queries.captured_queries) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_hashjoin")
+        assert cursor.fetchone()[0] == "on"  # SET LOCAL ended with each function's transaction
