@@ -75,6 +75,18 @@ class _Sender:
     token_id: int | None
 
 
+class RequestTooLarge(DomainError):
+    status_code = 413
+    code = "request_too_large"
+
+
+def ingest_refuse_oversized(*, declared_bytes: int) -> None:
+    """An ingest request is at most INGEST_MAX_REQUEST_BYTES, judged by its declared length before
+    anything reads the body (a batch is parsed whole)."""
+    if declared_bytes > settings.INGEST_MAX_REQUEST_BYTES:
+        raise RequestTooLarge(f"An ingest request is at most {settings.INGEST_MAX_REQUEST_BYTES} bytes.")
+
+
 def ingest(*, token: ApiToken | None = None, owner=None, body: object, now: datetime | None = None) -> list[Receipt]:
     """Store one event (a JSON object) or a batch (a list) for `token`'s user; all or nothing.
 

@@ -1,4 +1,3 @@
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -10,16 +9,10 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from events import ingestion
 from events.models import IngestedEvent
-from eventsys.api.errors import DomainError
 from eventsys.api.filters import filter_time_range
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
 from eventsys.api.throttling import FixedWindowMixin
-
-
-class RequestTooLarge(DomainError):
-    status_code = 413
-    code = "request_too_large"
 
 
 class IsApiTokenRequest(BasePermission):
@@ -88,9 +81,7 @@ class IngestView(APIView):
 
     @extend_schema(request=OpenApiTypes.ANY, responses={201: _IngestResponse, 200: _IngestResponse})
     def post(self, request):
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.INGEST_MAX_REQUEST_BYTES:
-            raise RequestTooLarge(f"An ingest request is at most {settings.INGEST_MAX_REQUEST_BYTES} bytes.")
+        ingestion.ingest_refuse_oversized(declared_bytes=int(request.META.get("CONTENT_LENGTH") or 0))
         receipts = ingestion.ingest(token=request.auth, body=request.data)
         accepted = sum(receipt.status == "accepted" for receipt in receipts)
         body = {

@@ -86,7 +86,8 @@ class Attendee(models.Model):
 
 
 class IngestedEvent(models.Model):
-    """A JSON event a machine sent to /api/v1/ingest/ with an API token of `owner`'s."""
+    """A JSON event sent to `owner`: by a machine with one of their API tokens (/api/v1/ingest/, the
+    legacy /api/event), or by the owner with a JWT on the legacy route (`token` is then empty)."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ingested_events")
     token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

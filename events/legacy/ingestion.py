@@ -5,7 +5,6 @@ Errors keep FastAPI's shapes: `{"detail": "…"}`, and 422 `{"detail": [{"loc", 
 for invalid events. Events are stored by events.ingestion.ingest, as /api/v1/ingest/ stores them.
 """
 
-from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -20,7 +19,7 @@ from rest_framework.response import Response
 
 from accounts.models import ApiToken
 from events import ingestion
-from events.ingestion_views import ApiTokenRateThrottle, RequestTooLarge
+from events.ingestion_views import ApiTokenRateThrottle
 from eventsys.api.legacy import LegacyView
 from eventsys.api.throttling import UserRateThrottle
 from eventsys.ops.services import readiness_report
@@ -106,9 +105,7 @@ class LegacyIngestEventView(LegacyView):
         },
     )
     def post(self, request):
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.INGEST_MAX_REQUEST_BYTES:
-            raise RequestTooLarge(f"An ingest request is at most {settings.INGEST_MAX_REQUEST_BYTES} bytes.")
+        ingestion.ingest_refuse_oversized(declared_bytes=int(request.META.get("CONTENT_LENGTH") or 0))
         body = request.data
         # A machine's API token is recorded with its events; a person's JWT stores them as theirs.
         sender = {"token": request.auth} if isinstance(request.auth, ApiToken) else {"owner": request.user}

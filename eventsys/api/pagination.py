@@ -6,7 +6,10 @@ class PageNumberPagination(pagination.PageNumberPagination):
     """`?page=` and `?page_size=`; a larger page size than API_MAX_PAGE_SIZE is capped to it."""
 
     page_size_query_param = "page_size"
-    max_page_size = settings.API_MAX_PAGE_SIZE
+
+    @property
+    def max_page_size(self) -> int:  # read per request, so a changed setting applies
+        return settings.API_MAX_PAGE_SIZE
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -14,4 +17,7 @@ class CursorPagination(pagination.CursorPagination):
 
     ordering = "-id"
     page_size_query_param = "page_size"
-    max_page_size = settings.API_MAX_PAGE_SIZE
+
+    @property
+    def max_page_size(self) -> int:
+        return settings.API_MAX_PAGE_SIZE
