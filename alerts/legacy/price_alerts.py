@@ -10,7 +10,6 @@ did: in `x-access-token` as its clients sent it, or as `Authorization: Bearer â€
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import path
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 from alerts.models import Coin, PriceAlert
 from alerts.serializers import PriceAlertSerializer
 from alerts.services import price_alerts
-from eventsys.api.legacy import AnyContentTypeJSONParser, LegacyView
+from eventsys.api.legacy import AnyContentTypeJSONParser, LegacyView, legacy_page
 from eventsys.api.parsers import DecimalJSONParser
 
 # The original's status names, upper-case, for ours: {"CREATED": "created", â€¦}.
@@ -49,11 +48,6 @@ class LegacyAlertCreateSerializer(PriceAlertSerializer):
 
 class LegacyAlertDeleteSerializer(serializers.Serializer):
     id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-
-
-class LegacyAlertPageSerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, max_value=2**31 - 1, default=1)
-    limit = serializers.IntegerField(min_value=1, required=False)  # capped to API_MAX_PAGE_SIZE, its default
 
 
 class LegacyAlertSerializer(serializers.Serializer):
@@ -150,18 +144,15 @@ class LegacyAlertListView(LegacyAlertsView):
         unknown = sorted(set(request.query_params) - PAGE_PARAMETERS)
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
-        page = LegacyAlertPageSerializer(data=request.query_params)
-        page.is_valid(raise_exception=True)
+        window = legacy_page(request.query_params)
         alerts = price_alerts.price_alerts_visible_to(request.user)
         if status_filter is not None:
             if status_filter.upper() not in FILTERS:
                 raise exceptions.ValidationError({"filter": [f"Must be one of {', '.join(FILTERS)}."]})
             alerts = alerts.filter(status=FILTERS[status_filter.upper()])
-        limit = min(page.validated_data.get("limit", settings.API_MAX_PAGE_SIZE), settings.API_MAX_PAGE_SIZE)
-        offset = (page.validated_data["page"] - 1) * limit
         symbol = Coin.objects.filter(id=OuterRef("coin")).values("symbol")[:1]
         rows = alerts.annotate(symbol=Coalesce(Subquery(symbol), F("coin"))).order_by("-created_at", "-id")
-        return Response({"message": LegacyAlertSerializer(rows[offset : offset + limit], many=True).data})
+        return Response({"message": LegacyAlertSerializer(rows[window], many=True).data})
 
 
 FILTER_PARAMETER = OpenApiParameter(

@@ -12,7 +12,6 @@ and listing its attendees need a token (or LEGACY_DEFAULT_OWNER), and the list i
 import re
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,7 +24,7 @@ from events import services
 from events.models import Attendee, Event
 from events.serializers import AttendeeSerializer, EventSerializer
 from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
-from eventsys.api.legacy import LegacyView
+from eventsys.api.legacy import LegacyView, legacy_page
 
 WALL_CLOCK = "%Y-%m-%d %H:%M"
 DEFAULT_ZONE = "Asia/Kolkata"
@@ -58,13 +57,6 @@ class LegacyEventAttendeePayloadSerializer(AttendeeSerializer):
 
 class LegacyEventRegisterSerializer(serializers.Serializer):
     payload = LegacyEventAttendeePayloadSerializer()
-
-
-class LegacyEventPageSerializer(serializers.Serializer):
-    """`?page=&limit=`; a limit above API_MAX_PAGE_SIZE is capped to it."""
-
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    limit = serializers.IntegerField(min_value=1, required=False)
 
 
 class LegacyEventSectionSerializer(serializers.Serializer):
@@ -127,14 +119,6 @@ def _event_or_404(events, event_id: str) -> Event:
     return event
 
 
-def _page(request, *, default_limit: int) -> slice:
-    serializer = LegacyEventPageSerializer(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    limit = min(serializer.validated_data.get("limit", default_limit), settings.API_MAX_PAGE_SIZE)
-    start = (serializer.validated_data["page"] - 1) * limit
-    return slice(start, start + limit)
-
-
 class LegacyEventsView(LegacyEventsBaseView):
     """GET: the upcoming events (public); POST: create one."""
 
@@ -159,7 +143,7 @@ class LegacyEventsView(LegacyEventsBaseView):
         },
     )
     def get(self, request):
-        window = _page(request, default_limit=settings.API_MAX_PAGE_SIZE)
+        window = legacy_page(request.query_params)
         events = services.events_upcoming(services.events_visible_to(request.user)).order_by("start_time", "id")
         sections = LegacyEventSectionSerializer(events[window], many=True).data
         return Response({"message": "Events :", "sections": sections})
@@ -231,7 +215,7 @@ class LegacyEventAttendeesView(LegacyEventsBaseView):
     )
     def get(self, request, event_id: str):
         event = _event_or_404(services.events_organised_by(request.user), event_id)
-        window = _page(request, default_limit=ATTENDEES_PER_PAGE)
+        window = legacy_page(request.query_params, default_limit=ATTENDEES_PER_PAGE)
         attendees = services.attendees_of(event=event).filter(status=Attendee.Status.REGISTERED)
         sections = LegacyEventAttendeeSectionSerializer(attendees[window], many=True).data
         return Response({"message": "Attendees :", "sections": sections})

@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -125,6 +125,24 @@ class LegacyView(APIView):
         if fields:
             body["errors"] = fields
         return body
+
+
+class LegacyPageSerializer(serializers.Serializer):
+    """The originals' `?page=` (from 1) and `?limit=` (capped at API_MAX_PAGE_SIZE)."""
+
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    limit = serializers.IntegerField(min_value=1, required=False)
+
+
+def legacy_page(query_params, *, default_limit: int | None = None) -> slice:
+    """The rows `?page=&limit=` asks for; bad values are a 400 naming them. A page past the end is
+    simply empty. `default_limit` defaults to API_MAX_PAGE_SIZE (old clients never paginated)."""
+    serializer = LegacyPageSerializer(data=query_params)
+    serializer.is_valid(raise_exception=True)
+    cap = settings.API_MAX_PAGE_SIZE
+    limit = min(serializer.validated_data.get("limit", default_limit or cap), cap)
+    start = (serializer.validated_data["page"] - 1) * limit
+    return slice(start, start + limit)
 
 
 def field_messages(data) -> dict[str, list[str]]:
