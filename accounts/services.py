@@ -189,10 +189,14 @@ def api_token_authenticate(plaintext: str) -> ApiToken | None:
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != API_TOKEN_MARKER:
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(prefix=parts[1], revoked_at__isnull=True, user__is_active=True)
-        .first()
+    # The prefix is unique: no ordering to compile or sort (this runs on every machine request).
+    token = next(
+        iter(
+            ApiToken.objects.select_related("user")
+            .filter(prefix=parts[1], revoked_at__isnull=True, user__is_active=True)
+            .order_by()[:1]
+        ),
+        None,
     )
     if token is None or not hmac.compare_digest(token.token_hash, _hash_secret(plaintext)):
         return None
