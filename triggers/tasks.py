@@ -1,19 +1,17 @@
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 
 from eventsys import clock
 from triggers import services
-
-# Beat sends the dispatch task every second; each run fires slots at their time until just before
-# the next one arrives.
-DISPATCH_HORIZON = timedelta(seconds=0.9)
 
 
 @shared_task(name="triggers.dispatch", acks_late=True, soft_time_limit=50, time_limit=60)
 def dispatch() -> dict:
     """Beat sends this every second; several may run at once and split the due rows between them."""
-    result = services.dispatch_due_until(deadline=clock.database_now() + DISPATCH_HORIZON)
+    horizon = timedelta(milliseconds=settings.TRIGGER_DISPATCH_HORIZON_MS)
+    result = services.dispatch_due_until(deadline=clock.database_now() + horizon)
     return {"fired": result.fired, "skipped": result.skipped}
 
 

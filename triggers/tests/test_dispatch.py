@@ -304,3 +304,16 @@ def test_the_dispatch_task_runs_until_just_before_the_next_beat(alice, frozen, m
     )
     assert tasks.dispatch() == {"fired": 0, "skipped": 0}
     assert calls == [NOW + timedelta(milliseconds=900)]
+
+
+@pytest.mark.django_db
+def test_a_zero_horizon_fires_on_the_beat_only(alice, frozen, settings):
+    from triggers import tasks
+
+    settings.TRIGGER_DISPATCH_HORIZON_MS = 0
+    start = NOW + timedelta(minutes=1)
+    due = make_trigger(alice, name="now")
+    soon = make_trigger(alice, name="soon", schedule_time=start + timedelta(milliseconds=400))
+    frozen.move_to(start)
+    assert tasks.dispatch() == {"fired": 1, "skipped": 0}  # returns at once: no sleeping for "soon"
+    assert due.logs.count() == 1 and not soon.logs.exists()

@@ -31,7 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web-workers", type=int, default=2)
-        parser.add_argument("--worker-concurrency", type=int, default=2)
+        # One slot is mostly the dispatcher's (it sleeps until each due slot); two deliver.
+        parser.add_argument("--worker-concurrency", type=int, default=3)
         parser.add_argument("--skip-migrate", action="store_true")
 
     def handle(self, *args, **options):
