@@ -130,3 +130,12 @@ def test_page_size_is_capped_at_the_maximum(api_client, alice, settings):
     assert response.status_code == 200
     assert response.data["count"] == settings.API_MAX_PAGE_SIZE + 5
     assert len(response.data["results"]) == settings.API_MAX_PAGE_SIZE
+
+
+def test_an_authenticated_token_carries_its_user_and_reads_its_other_columns_on_demand(alice):
+    token, plaintext = api_token_create(user=alice, name="machine")
+    found = api_token_authenticate(plaintext)
+    assert (found.pk, found.name, found.prefix) == (token.pk, "machine", token.prefix)
+    assert found.user == alice and found.user.username == "alice" and found.user.email == alice.email
+    assert not any(name.startswith("api_token_") for name in vars(found.user))
+    assert found.created_at == token.created_at and found.revoked_at is None
