@@ -10,8 +10,9 @@ import itertools
 import time as time_module
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 
 from alerts.models import AlertRule, Customer, Transaction, TransactionAlert
@@ -67,13 +68,13 @@ def _answer_for(*, owner, key: str) -> Answer | None:
 
 @transaction.atomic
 def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idempotency_key: str) -> Answer:
-    # Serialise this customer's transactions (the row lock is taken by the look-up, or by the insert
-    # of a new customer): two at once must neither both miss nor both double-count a rule.
-    customer, _ = Customer.objects.select_for_update().get_or_create(owner=owner, external_id=user_id)
+    # Serialise this customer's transactions: two at once must neither both miss nor both
+    # double-count a rule.
+    customer_id = _lock_customer(owner_id=owner.pk, external_id=user_id)
     # The rules are evaluated before the insert, on the history plus this transaction, which is the
     # latest arrival: the answer is stored with the row, no second write.
     new = Transaction(
-        owner=owner, customer=customer, type=type, amount=amount, time=time, idempotency_key=idempotency_key
+        owner=owner, customer_id=customer_id, type=type, amount=amount, time=time, idempotency_key=idempotency_key
     )
     fired: list[tuple[AlertRule, list[Transaction]]] = []
     rules = enabled_rules(type)
@@ -85,10 +86,10 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
     codes = list(dict.fromkeys(rule.code for rule, _ in fired))
     answer = Answer(alert=bool(codes), alert_codes=codes, user_id=user_id)
     new.answer = answer.as_dict()
-    new.save(force_insert=True)
+    _insert(new)
     if fired:
         alerts = TransactionAlert.objects.bulk_create(
-            TransactionAlert(owner=owner, customer=customer, transaction=new, rule=rule, code=rule.code)
+            TransactionAlert(owner=owner, customer_id=customer_id, transaction=new, rule=rule, code=rule.code)
             for rule, _ in fired
         )
         through = TransactionAlert.evidence.through
@@ -98,6 +99,38 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
             for evidence_tx in evidence
         )
     return answer
+
+
+def _lock_customer(*, owner_id: int, external_id: int) -> int:
+    """The customer's id, with its row locked until the transaction ends; the row is created on
+    first sight. One statement either way (the lock is the upsert's), where a look-up, then a
+    savepoint, an insert and a release for a new customer took one to four round trips."""
+    table = Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (owner_id, external_id) VALUES (%s, %s) ON CONFLICT (owner_id, external_id)"
+            " DO UPDATE SET external_id = excluded.external_id RETURNING id",
+            [owner_id, external_id],
+        )
+        return cursor.fetchone()[0]
+
+
+@cache
+def _insert_sql() -> tuple[str, list]:
+    fields = [field for field in Transaction._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {Transaction._meta.db_table} ({columns}) VALUES ({placeholders}) RETURNING id", fields
+
+
+def _insert(tx: Transaction) -> None:
+    """`tx.save(force_insert=True)` without compiling the ORM's insert on every call: each field
+    still prepares its own value (auto_now_add, decimals, JSON) as the ORM would."""
+    sql, fields = _insert_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(field.pre_save(tx, add=True), connection) for field in fields])
+        tx.pk = cursor.fetchone()[0]
+    tx._state.adding, tx._state.db = False, connection.alias
 
 
 def enabled_rules(transaction_type: str) -> list[AlertRule]:

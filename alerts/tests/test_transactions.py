@@ -8,7 +8,7 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
-from alerts.models import AlertRule, Transaction, TransactionAlert
+from alerts.models import AlertRule, Customer, Transaction, TransactionAlert
 from alerts.services.transactions import transaction_record
 
 pytestmark = pytest.mark.django_db
@@ -126,8 +126,6 @@ def test_the_evidence_is_the_transactions_that_made_a_rule_fire(client_alice):
 
 
 def test_a_constant_number_of_queries_whatever_the_history(client_alice, alice, django_assert_max_num_queries):
-    from alerts.models import Customer
-
     customer = Customer.objects.create(owner=alice, external_id=1)
     Transaction.objects.bulk_create(
         Transaction(owner=alice, customer=customer, type="deposit", amount=Decimal("1"), time=t, answer={})
@@ -247,13 +245,16 @@ def test_all_rules_are_evaluated_in_one_look_back_query(client_alice, alice, dja
 
     send(client_alice, "deposit", "10", 1)  # the customer exists and the rules are loaded
     send(client_alice, "withdraw", "10", 2)
-    for type, time in (("deposit", 3), ("withdraw", 4)):
+    # the same for a customer seen before and for a new one: no look-up, savepoint and insert on first sight
+    for type, time, user_id in (("deposit", 3, 1), ("withdraw", 4, 1), ("deposit", 5, 2), ("withdraw", 6, 3)):
         with CaptureQueriesContext(connection) as queries:
-            assert send(client_alice, type, "50", time).status_code == 200
-        statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-        # lock the customer, read every rule's look-back at once, store the transaction
+            assert send(client_alice, type, "50", time, user_id=user_id).status_code == 200
+        statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]  # the test's atomic
+        # lock (or create) the customer, read every rule's look-back at once, store the transaction
         assert len(statements) == 3, statements
+        assert "ON CONFLICT" in statements[0] and "RETURNING" in statements[0]
         assert not any("alerts_alertrule" in sql for sql in statements)
+    assert Customer.objects.filter(owner=alice).count() == 3
 
 
 def test_a_rule_edited_in_this_process_applies_at_once_and_elsewhere_within_seconds(
