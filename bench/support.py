@@ -89,12 +89,20 @@ def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[int
         server.wait(timeout=30)
 
 
-async def _keep_alive_client(port: int, path: str, token: str, bodies: asyncio.Queue, latencies: list, statuses: dict):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def _keep_alive_client(
+    port: int, path: str, token: str, connection, work: asyncio.Queue, due, latencies, statuses
+):
+    """Send (index, body) pairs from `work` over one open keep-alive connection until it is empty. With
+    `due` (index -> perf_counter time) a request waits for its time and its latency runs from then."""
+    reader, writer = connection
     try:
-        while not bodies.empty():
-            body = bodies.get_nowait()
+        while not work.empty():
+            index, body = work.get_nowait()
             started = time.perf_counter()
+            if due is not None:
+                if (wait := due(index) - started) > 0:
+                    await asyncio.sleep(wait)
+                started = due(index)
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
                 + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
@@ -119,18 +127,30 @@ async def _keep_alive_client(port: int, path: str, token: str, bodies: asyncio.Q
         writer.close()
 
 
-def post_all(port: int, path: str, token: str, bodies: list[bytes], clients: int) -> tuple[float, list[float], dict]:
-    """POST every body over `clients` keep-alive connections: (seconds, sorted latencies, statuses)."""
+def post_all(
+    port: int, path: str, token: str, bodies: list[bytes], clients: int, *, rate: float | None = None
+) -> tuple[float, list[float], dict]:
+    """POST every body over `clients` keep-alive connections: (seconds, sorted latencies, statuses).
+
+    Without `rate` the load is closed: each client sends its next request as soon as it has an answer,
+    which measures the most the server can do (and latency = clients / throughput, by Little's law).
+    With `rate` (requests per second) it is open: body i is due at start + i / rate, the next free
+    client sends it then, and its latency runs from when it was due, so a stalled server also charges
+    the requests queued behind it (no coordinated omission). That is the latency at a given load.
+    """
 
     async def run():
-        queue: asyncio.Queue = asyncio.Queue()
-        for body in bodies:
-            queue.put_nowait(body)
+        work: asyncio.Queue = asyncio.Queue()
+        for item in enumerate(bodies):
+            work.put_nowait(item)
         latencies: list[float] = []
         statuses: dict[int, int] = {}
+        # connected before the clock starts: the measurement is of requests, not of TCP handshakes
+        connections = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(clients)))
         started = time.perf_counter()
+        due = (lambda index: started + index / rate) if rate else None
         await asyncio.gather(
-            *(_keep_alive_client(port, path, token, queue, latencies, statuses) for _ in range(clients))
+            *(_keep_alive_client(port, path, token, conn, work, due, latencies, statuses) for conn in connections)
         )
         return time.perf_counter() - started, sorted(latencies), statuses
 

@@ -4,7 +4,12 @@ For batches of 1, 100 and 1,000 events: events per second, requests per second, 
 per request. The bare `COPY` (psycopg, no HTTP, no validation) is the physical limit the API is
 compared with, in the same run on the same database.
 
-Usage: python bench/ingest/run.py [--scale 1.0] [--web-workers 2] [--threads 4]
+Each batch size runs "as fast as it goes" (closed loop: each client sends again as soon as it has an
+answer; the most the server does, and latency = clients / throughput by Little's law), then the
+batches of 100 and 1,000 run again "at 10,000 ev/s", the throughput target, open loop: requests are
+due at a fixed rate and latency counts from when each was due. The p99 target is about that one.
+
+Usage: python bench/ingest/run.py [--scale 1.0] [--web-workers 2] [--threads 8]
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/eventsys_bench_ingest).
 """
 
@@ -22,8 +27,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from support import gunicorn, p99, post_all, recreate_database, web_env  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/eventsys_bench_ingest")
-# (events per request, requests, concurrent clients)
-CASES = [(1, 3000, 16), (100, 300, 8), (1000, 60, 4)]
+# (events per request, requests, concurrent clients, requests per second or None for as fast as it goes)
+TARGET_EVENTS_PER_SECOND = 10_000
+CASES = [
+    (1, 3000, 16, None),
+    (100, 300, 8, None),
+    (1000, 60, 4, None),
+    (100, 500, 8, TARGET_EVENTS_PER_SECOND / 100),
+    (1000, 100, 4, TARGET_EVENTS_PER_SECOND / 1000),
+]
 
 
 def batch_body(size: int, seq: int) -> bytes:
@@ -59,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the request counts")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
 
     env = web_env(
@@ -85,28 +97,30 @@ def main() -> None:
     with gunicorn(env, workers=args.web_workers, threads=args.threads) as port:
         warm_up = [batch_body(10, 10**9 + i) for i in range(20)]
         post_all(port, "/api/v1/ingest/", token, warm_up, 2)  # imports, connections
-        for index, (size, requests, clients) in enumerate(CASES):
+        for index, (size, requests, clients, rate) in enumerate(CASES):
             requests = max(int(requests * args.scale), clients)
             bodies = [batch_body(size, index * 10**6 + seq) for seq in range(requests)]
-            elapsed, latencies, statuses = post_all(port, "/api/v1/ingest/", token, bodies, clients)
-            rows.append((size, requests, clients, elapsed, latencies, statuses))
+            elapsed, latencies, statuses = post_all(port, "/api/v1/ingest/", token, bodies, clients, rate=rate)
+            load = f"at {size * rate:,.0f} ev/s" if rate else "as fast as it goes"
+            rows.append((size, load, requests, clients, elapsed, latencies, statuses))
 
-    copy_rows = max(int(CASES[-1][1] * args.scale), CASES[-1][2]) * CASES[-1][0]
+    copy_rows = max(int(60 * args.scale), 4) * 1000
     copy_seconds = bare_copy(copy_rows, user.pk, token_row.pk)
     copy_rate = copy_rows / copy_seconds
     print(f"PostgreSQL, gunicorn {args.web_workers} workers x {args.threads} threads (gthread), keep-alive clients")
-    header = ("batch", "requests", "clients", "events/s", "req/s", "p50 ms", "p99 ms", "vs COPY")
-    print("{:>6} {:>8} {:>7} {:>9} {:>7} {:>7} {:>7} {:>8}  answers".format(*header))
-    for size, requests, clients, elapsed, latencies, statuses in rows:
+    header = ("batch", "load", "requests", "clients", "events/s", "req/s", "p50 ms", "p99 ms", "vs COPY")
+    print("{:>6} {:<19} {:>8} {:>7} {:>9} {:>7} {:>7} {:>7} {:>8}  answers".format(*header))
+    for size, load, requests, clients, elapsed, latencies, statuses in rows:
         rate = size * requests / elapsed
         p50 = statistics.median(latencies) * 1000
         print(
-            f"{size:>6} {requests:>8} {clients:>7} {rate:>9.0f} {requests / elapsed:>7.0f} "
+            f"{size:>6} {load:<19} {requests:>8} {clients:>7} {rate:>9.0f} {requests / elapsed:>7.0f} "
             f"{p50:>7.1f} {p99(latencies) * 1000:>7.1f} {rate / copy_rate:>8.1%}  {dict(sorted(statuses.items()))}"
         )
-    print(f"{'COPY':>6} {copy_rows:>8} {'-':>7} {copy_rate:>9.0f}   (bare psycopg COPY of the same rows)")
+    print(f"{'COPY':>6} {'':<19} {copy_rows:>8} {'-':>7} {copy_rate:>9.0f}   (bare psycopg COPY of the same rows)")
     print(
-        "targets: >= 10,000 events/s at batch 1,000 (>= 10% of COPY), p99 < 100 ms per batch, >= 500 req/s at batch 1"
+        "targets: >= 10,000 events/s at batch 1,000 (>= 10% of COPY) and >= 500 req/s at batch 1, as fast as it goes;"
+        " p99 < 100 ms per batch at 10,000 ev/s"
     )
 
 

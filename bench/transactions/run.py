@@ -1,12 +1,17 @@
 """Transaction monitoring through gunicorn on PostgreSQL: with a large history and with none.
 
-20 concurrent clients post a mixed stream of deposits and withdrawals for 10,000 customers. The same
-stream runs twice in the same run: against customers with no history, then after loading H
-historical transactions (default 200,000; the issue's 1,000,000 with --history 1000000) over those
-customers. The rules read a bounded look-back and one indexed window, so the two must be close
-(within 20%).
+20 concurrent clients post a mixed stream of deposits and withdrawals for 10,000 customers, twice:
+against customers with no history, then after loading H historical transactions (default 200,000;
+the issue's 1,000,000 with --history 1000000) over those customers. The rules read a bounded
+look-back and one indexed window, so the two must be close (within 20%).
 
-Usage: python bench/transactions/run.py [--history 200000] [--requests 1500] [--clients 20]
+Each time the stream runs two ways. "as fast as it goes": every client sends its next transaction as
+soon as it has an answer; that is the most the server does (with 20 clients always waiting, latency
+is 20 / throughput by Little's law, whatever the server). "at 400/s": the same 20 clients send at the
+target rate, open loop, latency counted from when each transaction was due; that is the latency a
+caller sees at that load, which is what the p99 target is about.
+
+Usage: python bench/transactions/run.py [--history 200000] [--requests 1500] [--clients 20] [--rate 400]
 The issue's full size: --history 1000000 --requests 4000 (about three minutes).
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/eventsys_bench_tx).
 """
@@ -70,10 +75,10 @@ def load_history(owner_id: int, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def summarise(label: str, elapsed: float, latencies: list[float], statuses: dict) -> tuple:
+def summarise(label: str, load: str, elapsed: float, latencies: list[float], statuses: dict) -> tuple:
     rate = len(latencies) / elapsed
     p50 = statistics.median(latencies) * 1000
-    return label, len(latencies), rate, p50, p99(latencies) * 1000, dict(sorted(statuses.items()))
+    return label, load, len(latencies), rate, p50, p99(latencies) * 1000, dict(sorted(statuses.items()))
 
 
 def main() -> None:
@@ -83,6 +88,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=400, help="the offered load of the paced runs, per second")
     args = parser.parse_args()
 
     env = web_env(
@@ -104,23 +110,30 @@ def main() -> None:
     _, token = api_token_create(user=owner, name="bench")
 
     path = "/api/v1/transactions/"
+    paced = f"at {args.rate:.0f}/s"
+    rows = []
     with gunicorn(env, workers=args.web_workers, threads=args.threads) as port:
         post_all(port, path, token, stream(200, 0, 10**9), args.clients)  # warm-up
-        first = stream(args.requests, 1, 2 * 10**9)
-        rows = [summarise("no history", *post_all(port, path, token, first, args.clients))]
-        seconds = load_history(owner.pk, args.history)
-        print(f"loaded {args.history:,} historical transactions over {CUSTOMERS:,} customers in {seconds:.0f} s")
-        later = stream(args.requests, 2, 3 * 10**9)
-        rows.append(summarise(f"{args.history:,} history", *post_all(port, path, token, later, args.clients)))
+        for label, seed in (("no history", 1), (f"{args.history:,} history", 3)):
+            if seed == 3:
+                seconds = load_history(owner.pk, args.history)
+                print(
+                    f"loaded {args.history:,} historical transactions over {CUSTOMERS:,} customers in {seconds:.0f} s"
+                )
+            bodies = stream(args.requests, seed, seed * 10**9)
+            rows.append(summarise(label, "as fast as it goes", *post_all(port, path, token, bodies, args.clients)))
+            bodies = stream(args.requests, seed + 1, (seed + 1) * 10**9)
+            measured = post_all(port, path, token, bodies, args.clients, rate=args.rate)
+            rows.append(summarise(label, paced, *measured))
 
     print(
         f"PostgreSQL, gunicorn {args.web_workers} workers x {args.threads} threads, {args.clients} concurrent clients"
     )
-    print(f"{'history':<20} {'requests':>8} {'tx/s':>7} {'p50 ms':>7} {'p99 ms':>7}  answers")
-    for label, count, rate, p50, p99_ms, statuses in rows:
-        print(f"{label:<20} {count:>8} {rate:>7.0f} {p50:>7.1f} {p99_ms:>7.1f}  {statuses}")
-    print(f"with history / without: {rows[1][2] / rows[0][2]:.0%} of the rate (must be within 20%)")
-    print("targets: p99 < 25 ms, >= 400 transactions/s on 2 cores")
+    print(f"{'history':<18} {'load':<19} {'requests':>8} {'tx/s':>7} {'p50 ms':>7} {'p99 ms':>7}  answers")
+    for label, load, count, rate, p50, p99_ms, statuses in rows:
+        print(f"{label:<18} {load:<19} {count:>8} {rate:>7.0f} {p50:>7.1f} {p99_ms:>7.1f}  {statuses}")
+    print(f"with history / without, as fast as it goes: {rows[2][3] / rows[0][3]:.0%} of the rate (must be within 20%)")
+    print(f"targets: >= 400 transactions/s (as fast as it goes), p99 < 25 ms ({paced}) on 2 cores")
 
 
 if __name__ == "__main__":
