@@ -13,4 +13,5 @@ RUN SECRET_KEY=collectstatic-only DEBUG=false STATIC_ROOT=/app/static python man
 USER eventsys
 ENV STATIC_ROOT=/app/static
 EXPOSE 8000
-CMD ["gunicorn", "eventsys.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, threads and keep-alive: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

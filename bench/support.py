@@ -71,14 +71,12 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 @contextmanager
 def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[int]:
-    """Run eventsys under gunicorn (gthread) on a free port; yields the port, stops it afterwards."""
+    """Run eventsys under gunicorn as deployed (ROOT/gunicorn.conf.py: gthread, keep-alive) with this many
+    workers and threads on a free port; yields the port, stops it afterwards."""
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "eventsys.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-            "--keep-alive", "30", "--backlog", "2048",
-        ],
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -86,18 +86,7 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
     codes = list(dict.fromkeys(rule.code for rule, _ in fired))
     answer = Answer(alert=bool(codes), alert_codes=codes, user_id=user_id)
     new.answer = answer.as_dict()
-    _insert(new)
-    if fired:
-        alerts = TransactionAlert.objects.bulk_create(
-            TransactionAlert(owner=owner, customer_id=customer_id, transaction=new, rule=rule, code=rule.code)
-            for rule, _ in fired
-        )
-        through = TransactionAlert.evidence.through
-        through.objects.bulk_create(
-            through(transactionalert_id=alert.pk, transaction_id=evidence_tx.pk)
-            for alert, (_, evidence) in zip(alerts, fired, strict=True)
-            for evidence_tx in evidence
-        )
+    _store(new, fired)
     return answer
 
 
@@ -129,6 +118,65 @@ def _insert(tx: Transaction) -> None:
     sql, fields = _insert_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_save(field.pre_save(tx, add=True), connection) for field in fields])
+        tx.pk = cursor.fetchone()[0]
+    tx._state.adding, tx._state.db = False, connection.alias
+
+
+def _store(tx: Transaction, fired: list[tuple[AlertRule, list[Transaction]]]) -> None:
+    """Insert the transaction and, for each fired rule, its alert and the links to its evidence. On
+    PostgreSQL that is one statement whatever fired (data-modifying WITH); elsewhere one per table."""
+    if fired and connection.vendor == "postgresql":
+        _store_in_one_statement(tx, fired)
+        return
+    _insert(tx)
+    if fired:
+        alerts = TransactionAlert.objects.bulk_create(
+            TransactionAlert(
+                owner_id=tx.owner_id, customer_id=tx.customer_id, transaction=tx, rule=rule, code=rule.code
+            )
+            for rule, _ in fired
+        )
+        through = TransactionAlert.evidence.through
+        through.objects.bulk_create(
+            through(transactionalert_id=alert.pk, transaction_id=evidence_tx.pk)
+            for alert, (_, evidence) in zip(alerts, fired, strict=True)
+            for evidence_tx in evidence
+        )
+
+
+def _store_in_one_statement(tx: Transaction, fired: list[tuple[AlertRule, list[Transaction]]]) -> None:
+    insert_tx, fields = _insert_sql()
+    tx_params = [field.get_db_prep_save(field.pre_save(tx, add=True), connection) for field in fields]
+    alert_rows, alert_params, evidence_rows, evidence_params = [], [], [], []
+    for position, (rule, evidence) in enumerate(fired):
+        alert_rows.append("(%s::bigint, %s::integer, %s::integer)")
+        alert_params += [rule.pk, rule.code, position]
+        for evidence_tx in evidence:
+            evidence_rows.append("(%s::bigint, %s::bigint)")
+            evidence_params += [rule.pk, evidence_tx.pk]  # None for `tx` itself, whose id the insert makes
+    alert_table, through = TransactionAlert._meta.db_table, TransactionAlert.evidence.through
+    sql = f"""
+        WITH new_tx AS ({insert_tx}),
+        new_alert AS (
+            INSERT INTO {alert_table} (owner_id, customer_id, transaction_id, rule_id, code, created_at)
+            SELECT %s, %s, new_tx.id, fired.rule_id, fired.code, %s
+            FROM new_tx CROSS JOIN (VALUES {", ".join(alert_rows)}) AS fired (rule_id, code, position)
+            ORDER BY fired.position
+            RETURNING id, rule_id
+        ),
+        new_evidence AS (
+            INSERT INTO {through._meta.db_table} (transactionalert_id, transaction_id)
+            SELECT new_alert.id, COALESCE(evidence.transaction_id, new_tx.id)
+            FROM new_alert
+            JOIN (VALUES {", ".join(evidence_rows)}) AS evidence (rule_id, transaction_id) USING (rule_id)
+            CROSS JOIN new_tx
+        )
+        SELECT id FROM new_tx
+    """
+    alert_created_at = TransactionAlert._meta.get_field("created_at").get_db_prep_save(tx.created_at, connection)
+    params = [*tx_params, tx.owner_id, tx.customer_id, alert_created_at, *alert_params, *evidence_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         tx.pk = cursor.fetchone()[0]
     tx._state.adding, tx._state.db = False, connection.alias
 

@@ -257,6 +257,24 @@ def test_all_rules_are_evaluated_in_one_look_back_query(client_alice, alice, dja
     assert Customer.objects.filter(owner=alice).count() == 3
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement stores alerts on PostgreSQL only")
+def test_a_transaction_that_fires_rules_is_stored_with_its_alerts_and_evidence_in_one_statement(client_alice, alice):
+    from django.test.utils import CaptureQueriesContext
+
+    codes(client_alice, ("withdraw", "10", 1), ("withdraw", "20", 2))
+    with CaptureQueriesContext(connection) as queries:
+        assert codes(client_alice, ("withdraw", "150", 3)) == [1100, 30]
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 3, statements  # lock, look-back, store
+    fired = Transaction.objects.get(owner=alice, time=3)
+    alerts = {alert.code: alert for alert in TransactionAlert.objects.filter(transaction=fired)}
+    assert sorted(alerts) == [30, 1100]
+    assert [t.pk for t in alerts[1100].evidence.all()] == [fired.pk]
+    assert sorted(t.time for t in alerts[30].evidence.all()) == [1, 2, 3]
+    assert all(alert.customer_id == fired.customer_id and alert.owner_id == alice.pk for alert in alerts.values())
+    assert alerts[30].rule.code == 30 and alerts[1100].created_at == fired.created_at
+
+
 def test_a_rule_edited_in_this_process_applies_at_once_and_elsewhere_within_seconds(
     client_alice, admin_user, monkeypatch
 ):

@@ -22,9 +22,20 @@ def test_compose_runs_the_five_services_with_health_checks():
     assert "beat" in services["beat"]["command"]
 
 
-def test_readme_configuration_table_lists_every_variable_settings_read():
+def test_readme_configuration_table_lists_every_variable_settings_and_gunicorn_read():
     read = set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', (ROOT / "eventsys" / "settings.py").read_text()))
+    read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
     readme = (ROOT / "README.md").read_text()
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
     assert read - table == set(), "variables missing from README's configuration table"
     assert table - read == set(), "README documents variables settings.py does not read"
+
+
+def test_every_way_of_serving_uses_the_one_gunicorn_configuration():
+    config = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), config)
+    assert (config["wsgi_app"], config["worker_class"]) == ("eventsys.wsgi:application", "gthread")
+    assert config["threads"] > 1 and config["keepalive"] > 0
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for command in (compose["services"]["web"]["command"], (ROOT / "Dockerfile").read_text().splitlines()[-1]):
+        assert "gunicorn" in command and "--workers" not in command and "--worker-class" not in command

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -45,7 +46,8 @@ class Command(BaseCommand):
                 python,
                 "-m",
                 "gunicorn",
-                "eventsys.wsgi:application",
+                "--config",  # gthread workers with keep-alive, as everywhere else
+                str(settings.BASE_DIR / "gunicorn.conf.py"),
                 "--bind",
                 bind,
                 "--workers",
