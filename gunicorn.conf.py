@@ -11,6 +11,6 @@ import os
 wsgi_app = "eventsys.wsgi:application"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 graceful_timeout = 10

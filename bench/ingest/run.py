@@ -9,7 +9,7 @@ answer; the most the server does, and latency = clients / throughput by Little's
 batches of 100 and 1,000 run again "at 10,000 ev/s", the throughput target, open loop: requests are
 due at a fixed rate and latency counts from when each was due. The p99 target is about that one.
 
-Usage: python bench/ingest/run.py [--scale 1.0] [--web-workers 2] [--threads 8]
+Usage: python bench/ingest/run.py [--scale 1.0] [--web-workers 2] [--threads 4]
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/eventsys_bench_ingest).
 """
 
@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the request counts")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
     env = web_env(
