@@ -203,8 +203,11 @@ def api_token_authenticate(plaintext: str) -> ApiToken | None:
 @cache
 def _active_token_sql() -> str:
     token, user = ApiToken._meta.db_table, User._meta.db_table
+    # The user's columns by name, not u.*: a statement prepared on a long-lived connection must keep
+    # its result's shape when a migration adds a column.
+    user_columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in User._meta.concrete_fields)
     return (
-        f"SELECT u.*, t.id AS api_token_id, t.name AS api_token_name, t.token_hash AS api_token_hash,"
+        f"SELECT {user_columns}, t.id AS api_token_id, t.name AS api_token_name, t.token_hash AS api_token_hash,"
         f" (t.last_used_at IS NULL OR t.last_used_at <= %s) AS api_token_stale"
         f" FROM {token} t INNER JOIN {user} u ON u.id = t.user_id"
         f" WHERE t.prefix = %s AND t.revoked_at IS NULL AND u.is_active LIMIT 1"

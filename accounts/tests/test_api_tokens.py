@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
@@ -139,3 +140,17 @@ def test_an_authenticated_token_carries_its_user_and_reads_its_other_columns_on_
     assert found.user == alice and found.user.username == "alice" and found.user.email == alice.email
     assert not any(name.startswith("api_token_") for name in vars(found.user))
     assert found.created_at == token.created_at and found.revoked_at is None
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("prepare_threshold"),
+    reason="prepared statements are PostgreSQL's, on by default",
+)
+def test_the_token_look_up_is_planned_once_per_connection(alice):
+    _, plaintext = api_token_create(user=alice, name="machine")
+    for _ in range(6):
+        assert api_token_authenticate(plaintext) is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("api_token_stale" in statement for statement in prepared), prepared

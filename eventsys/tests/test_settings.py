@@ -84,6 +84,19 @@ def test_postgres_url_uses_persistent_connections_with_health_checks(tmp_path):
     assert result.stdout.split() == ["django.db.backends.postgresql", "eventsys", "60", "True"]
 
 
+@pytest.mark.parametrize(("setting", "expected"), [(None, "True 5"), ("false", "None None")])
+def test_postgres_prepares_repeated_statements_unless_told_not_to(tmp_path, setting, expected):
+    code = (
+        "o = settings.DATABASES['default']['OPTIONS']; print(o.get('server_side_binding'), o.get('prepare_threshold'))"
+    )
+    env = {"DATABASE_URL": "postgres://u:p@db.internal:5432/eventsys"}
+    if setting is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = setting
+    result = _load_settings(tmp_path, code, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("DATABASE_URL", "mysql://x/y"), ("CELERY_BROKER_URL", "sqs://"), ("EMAIL_PORT", "smtp"), ("DEBUG", "perhaps")],
