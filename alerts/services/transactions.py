@@ -112,14 +112,23 @@ def _insert_sql() -> tuple[str, list]:
     return f"INSERT INTO {Transaction._meta.db_table} ({columns}) VALUES ({placeholders}) RETURNING id", fields
 
 
-def _insert(tx: Transaction) -> None:
-    """`tx.save(force_insert=True)` without compiling the ORM's insert on every call: each field
-    still prepares its own value (auto_now_add, decimals, JSON) as the ORM would."""
-    sql, fields = _insert_sql()
+def _insert_params(tx: Transaction) -> list:
+    """The values of `_insert_sql()`: each field prepares its own (auto_now_add, decimals, JSON), as
+    the ORM's insert would."""
+    _, fields = _insert_sql()
+    return [field.get_db_prep_save(field.pre_save(tx, add=True), connection) for field in fields]
+
+
+def _insert_returning_id(tx: Transaction, sql: str, params: list) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(field.pre_save(tx, add=True), connection) for field in fields])
+        cursor.execute(sql, params)
         tx.pk = cursor.fetchone()[0]
     tx._state.adding, tx._state.db = False, connection.alias
+
+
+def _insert(tx: Transaction) -> None:
+    """`tx.save(force_insert=True)` without compiling the ORM's insert on every call."""
+    _insert_returning_id(tx, _insert_sql()[0], _insert_params(tx))
 
 
 def _store(tx: Transaction, fired: list[tuple[AlertRule, list[Transaction]]]) -> None:
@@ -145,8 +154,7 @@ def _store(tx: Transaction, fired: list[tuple[AlertRule, list[Transaction]]]) ->
 
 
 def _store_in_one_statement(tx: Transaction, fired: list[tuple[AlertRule, list[Transaction]]]) -> None:
-    insert_tx, fields = _insert_sql()
-    tx_params = [field.get_db_prep_save(field.pre_save(tx, add=True), connection) for field in fields]
+    insert_tx, tx_params = _insert_sql()[0], _insert_params(tx)
     alert_rows, alert_params, evidence_rows, evidence_params = [], [], [], []
     for position, (rule, evidence) in enumerate(fired):
         alert_rows.append("(%s::bigint, %s::integer, %s::integer)")
@@ -175,10 +183,7 @@ def _store_in_one_statement(tx: Transaction, fired: list[tuple[AlertRule, list[T
     """
     alert_created_at = TransactionAlert._meta.get_field("created_at").get_db_prep_save(tx.created_at, connection)
     params = [*tx_params, tx.owner_id, tx.customer_id, alert_created_at, *alert_params, *evidence_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        tx.pk = cursor.fetchone()[0]
-    tx._state.adding, tx._state.db = False, connection.alias
+    _insert_returning_id(tx, sql, params)
 
 
 def enabled_rules(transaction_type: str) -> list[AlertRule]:
