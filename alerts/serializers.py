@@ -4,6 +4,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from alerts.models import AlertRule, PriceAlert, PriceTick, Transaction, TransactionAlert, TransactionType
+from eventsys.api.fields import BoundedDateTimeField
 
 _CURRENCY = re.compile(r"[a-z]{2,10}")
 
@@ -18,6 +19,7 @@ class PriceAlertSerializer(serializers.ModelSerializer):
     rearm_band_percent = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal("99.99"), required=False
     )
+    expires_at = BoundedDateTimeField(required=False, allow_null=True)
 
     class Meta:
         model = PriceAlert

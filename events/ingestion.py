@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import ApiToken
 from events.models import IngestedEvent
+from eventsys.api.bounds import instant_error, json_value_error, text_error
 from eventsys.api.errors import Conflict, DomainError
 
 _FIELDS = {"event_type", "event_payload", "idempotency_key", "occurred_at"}
@@ -142,19 +143,29 @@ def _validate(event: object) -> _Valid | dict[str, list[str]]:
         fields["event_type"] = ["Required: a non-empty string."]
     elif len(event_type) > 100:
         fields["event_type"] = ["At most 100 characters."]
+    elif problem := text_error(event_type):
+        fields["event_type"] = [problem]
     if "event_payload" not in event:
         fields["event_payload"] = ["Required (any JSON value)."]
+    elif problem := json_value_error(event["event_payload"]):
+        fields["event_payload"] = [problem]
     key = event.get("idempotency_key", "")
     if key is None:
         key = ""
     if not isinstance(key, str) or len(key) > 200:
         fields["idempotency_key"] = ["A string of at most 200 characters."]
+    elif problem := text_error(key):
+        fields["idempotency_key"] = [problem]
     occurred_at = event.get("occurred_at")
     if occurred_at is not None:
         parsed = _parse_time(occurred_at)
         if parsed is None:
             fields["occurred_at"] = ["An ISO 8601 time with an offset, e.g. 2026-11-23T10:00:00Z."]
+        elif problem := instant_error(parsed):
+            fields["occurred_at"] = [problem]
         occurred_at = parsed
+    if fields:
+        return fields
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     if len(canonical) > settings.INGEST_MAX_EVENT_BYTES:
         fields["event_payload"] = [f"The event is {len(canonical)} bytes; at most {settings.INGEST_MAX_EVENT_BYTES}."]

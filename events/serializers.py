@@ -1,11 +1,10 @@
-from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from rest_framework import serializers
 
 from events.models import Attendee, Event
-from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
+from eventsys.api.fields import TimeZoneField, WallClockDateTimeField, wall_clock_to_utc
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -52,14 +51,7 @@ class EventSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         zone_name = attrs.get("timezone") or (self.instance.timezone if self.instance else "UTC")
-        zone = ZoneInfo(zone_name)
-        for name in ("start_time", "end_time"):
-            value = attrs.get(name)
-            if value is not None and value.tzinfo is None:
-                try:
-                    attrs[name] = timezone.make_aware(value, zone).astimezone(UTC)
-                except OverflowError:
-                    raise serializers.ValidationError({name: ["The time is out of range."]}) from None
+        wall_clock_to_utc(attrs, ("start_time", "end_time"), ZoneInfo(zone_name))
         start = attrs.get("start_time", getattr(self.instance, "start_time", None))
         end = attrs.get("end_time", getattr(self.instance, "end_time", None))
         if start and end and end <= start:

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "eventsys.request_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "eventsys.request_limits.ControlCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -211,6 +212,10 @@ API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 LEGACY_DEFAULT_OWNER = env_str("LEGACY_DEFAULT_OWNER", "")
 
 SPECTACULAR_SETTINGS = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "eventsys.api.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "TITLE": "eventsys API",
     "DESCRIPTION": "Triggers, price alerts, event ingestion, events and attendees, transaction monitoring.",
     "VERSION": "1.0.0",

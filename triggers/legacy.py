@@ -24,6 +24,8 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
+from eventsys.api.fields import StorableJSONField
+from eventsys.api.filters import query_id
 from eventsys.api.legacy import LegacyView
 from triggers import services
 from triggers.models import Trigger
@@ -38,7 +40,7 @@ def _reject_constant(name: str):
 
 
 @extend_schema_field(OpenApiTypes.ANY)
-class JSONValueOrTextField(serializers.JSONField):
+class JSONValueOrTextField(StorableJSONField):
     """Any JSON value, or a string holding JSON text (what the original's clients sent: it stored text)."""
 
     def to_internal_value(self, data):
@@ -145,9 +147,10 @@ class LegacyTriggerView(LegacyView):
             body["errors"] = fields
         return body
 
-    def get_trigger(self, trigger_id: int) -> Trigger:
-        """The caller's trigger; anyone else's is as unknown as a missing one."""
-        trigger = services.triggers_visible_to(self.request.user).filter(pk=trigger_id).first()
+    def get_trigger(self, trigger_id: str) -> Trigger:
+        """The caller's trigger; anyone else's, and an id that is no id, are as unknown as a missing one."""
+        pk = query_id(trigger_id)
+        trigger = None if pk is None else services.triggers_visible_to(self.request.user).filter(pk=pk).first()
         if trigger is None:
             raise exceptions.NotFound(NOT_FOUND)
         return trigger
@@ -190,7 +193,7 @@ class LegacyTriggerFireView(LegacyTriggerView):
         request=None,
         responses={200: MESSAGE, 401: UNAUTHORIZED, 404: ERROR},
     )
-    def post(self, request, trigger_id: int):
+    def post(self, request, trigger_id: str):
         services.trigger_fire(trigger=self.get_trigger(trigger_id))
         return Response({"message": "Event triggered successfully!"})
 
@@ -205,7 +208,7 @@ class LegacyTriggerTestView(LegacyTriggerView):
         request=None,
         responses={200: MESSAGE, 401: UNAUTHORIZED, 404: ERROR},
     )
-    def post(self, request, trigger_id: int):
+    def post(self, request, trigger_id: str):
         services.trigger_test(trigger=self.get_trigger(trigger_id))
         return Response({"message": "Test event triggered successfully!"})
 
@@ -218,7 +221,7 @@ class LegacyTriggerUpdateView(LegacyTriggerView):
         request=LegacyTriggerWriteSerializer(partial=True),
         responses={200: MESSAGE, 400: ERROR, 401: UNAUTHORIZED, 404: ERROR},
     )
-    def put(self, request, trigger_id: int):
+    def put(self, request, trigger_id: str):
         trigger = self.get_trigger(trigger_id)
         serializer = LegacyTriggerWriteSerializer(trigger, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -233,7 +236,7 @@ class LegacyTriggerDeleteView(LegacyTriggerView):
         operation_id="legacy_trigger_delete",
         responses={200: MESSAGE, 401: UNAUTHORIZED, 404: ERROR},
     )
-    def delete(self, request, trigger_id: int):
+    def delete(self, request, trigger_id: str):
         services.trigger_delete(trigger=self.get_trigger(trigger_id))
         return Response({"message": "Trigger deleted successfully!"})
 
@@ -253,17 +256,17 @@ urlpatterns = [
         alias(LegacyTriggerListView, "get", "legacy_trigger_list_alias").as_view(),
         name="legacy-trigger-list-alias",
     ),
-    path("trigger/trigger_event/<int:trigger_id>", LegacyTriggerFireView.as_view(), name="legacy-trigger-fire"),
-    path("trigger/test_trigger/<int:trigger_id>", LegacyTriggerTestView.as_view(), name="legacy-trigger-test"),
-    path("trigger/update-trigger/<int:trigger_id>", LegacyTriggerUpdateView.as_view(), name="legacy-trigger-update"),
+    path("trigger/trigger_event/<str:trigger_id>", LegacyTriggerFireView.as_view(), name="legacy-trigger-fire"),
+    path("trigger/test_trigger/<str:trigger_id>", LegacyTriggerTestView.as_view(), name="legacy-trigger-test"),
+    path("trigger/update-trigger/<str:trigger_id>", LegacyTriggerUpdateView.as_view(), name="legacy-trigger-update"),
     path(
-        "trigger/update_trigger/<int:trigger_id>",
+        "trigger/update_trigger/<str:trigger_id>",
         alias(LegacyTriggerUpdateView, "put", "legacy_trigger_update_alias").as_view(),
         name="legacy-trigger-update-alias",
     ),
-    path("trigger/delete-trigger/<int:trigger_id>", LegacyTriggerDeleteView.as_view(), name="legacy-trigger-delete"),
+    path("trigger/delete-trigger/<str:trigger_id>", LegacyTriggerDeleteView.as_view(), name="legacy-trigger-delete"),
     path(
-        "trigger/delete_trigger/<int:trigger_id>",
+        "trigger/delete_trigger/<str:trigger_id>",
         alias(LegacyTriggerDeleteView, "delete", "legacy_trigger_delete_alias").as_view(),
         name="legacy-trigger-delete-alias",
     ),

@@ -1,10 +1,9 @@
-from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
+from eventsys.api.fields import StorableJSONField, TimeZoneField, WallClockDateTimeField, wall_clock_to_utc
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services import trigger_upcoming
 
@@ -23,7 +22,7 @@ class TriggerSerializer(serializers.ModelSerializer):
     cron = serializers.CharField(required=False, allow_blank=True, max_length=120)
     timezone = TimeZoneField(required=False, default="UTC")
     api_endpoint = serializers.URLField(required=False, allow_blank=True, max_length=2000)
-    api_payload = serializers.JSONField(required=False, allow_null=True)
+    api_payload = StorableJSONField(required=False, allow_null=True)
     next_runs = serializers.SerializerMethodField()
 
     class Meta:
@@ -111,14 +110,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             attrs["schedule_type"] = Trigger.ScheduleType.ONE_OFF
         if errors:
             raise serializers.ValidationError(errors)
-        zone = ZoneInfo(merged["timezone"])
-        for name in ("schedule_time", "end_at"):
-            value = attrs.get(name)
-            if value is not None and value.tzinfo is None:
-                try:
-                    attrs[name] = value.replace(tzinfo=zone).astimezone(UTC)
-                except OverflowError:
-                    raise serializers.ValidationError({name: ["The time is out of range."]}) from None
+        wall_clock_to_utc(attrs, ("schedule_time", "end_at"), ZoneInfo(merged["timezone"]))
         if current is not None and attrs["schedule_type"] == current.schedule_type:
             attrs.pop("schedule_type")  # unchanged: not a schedule change by itself
         return attrs

@@ -9,7 +9,6 @@ Access follows /api/v1/: the events list and registration are open to anyone; cr
 and listing its attendees need a token (or LEGACY_DEFAULT_OWNER), and the list is the organiser's.
 """
 
-import re
 from zoneinfo import ZoneInfo
 
 from django.urls import path
@@ -24,12 +23,12 @@ from events import services
 from events.models import Attendee, Event
 from events.serializers import AttendeeSerializer, EventSerializer
 from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
+from eventsys.api.filters import query_id
 from eventsys.api.legacy import LegacyView, legacy_page
 
 WALL_CLOCK = "%Y-%m-%d %H:%M"
 DEFAULT_ZONE = "Asia/Kolkata"
 ATTENDEES_PER_PAGE = 10  # the original's default `limit`
-EVENT_ID = re.compile(r"[0-9]+")
 
 
 # --- Wire shapes ------------------------------------------------------------------------------
@@ -113,7 +112,8 @@ class LegacyEventsBaseView(LegacyView):
 
 def _event_or_404(events, event_id: str) -> Event:
     # Our ids are integers; an id of the original's (`19f51d4`) names no event here.
-    event = events.filter(pk=int(event_id)).first() if EVENT_ID.fullmatch(event_id) else None
+    pk = query_id(event_id)
+    event = None if pk is None else events.filter(pk=pk).first()
     if event is None:
         raise exceptions.NotFound("Event not found")
     return event

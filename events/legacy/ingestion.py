@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from accounts.models import ApiToken
 from events import ingestion
 from events.ingestion_views import ApiTokenRateThrottle
+from eventsys.api.fields import StorableJSONField
 from eventsys.api.legacy import LegacyView
 from eventsys.api.throttling import UserRateThrottle
 from eventsys.ops.services import readiness_report
@@ -30,7 +31,7 @@ READY_CHECKS = ("database", "broker")
 
 class LegacyIngestEventSerializer(serializers.Serializer):
     event_type = serializers.CharField(max_length=100)
-    event_payload = serializers.JSONField(help_text="A string in the original; any JSON value is stored as sent.")
+    event_payload = StorableJSONField(help_text="A string in the original; any JSON value is stored as sent.")
 
 
 _EVENT_BODY = PolymorphicProxySerializer(

@@ -14,12 +14,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from accounts.authentication import BearerAuthentication
 from accounts.models import User
 from eventsys.api.parsers import JSONParser
+from eventsys.api.renderers import JSONRenderer
 
 logger = logging.getLogger(__name__)
 
