@@ -55,6 +55,7 @@ class PriceTickSerializer(serializers.ModelSerializer):
     class Meta:
         model = PriceTick
         fields = ["coin", "currency", "price", "source_updated_at", "fetched_at"]
+        read_only_fields = fields
 
 
 class TransactionInSerializer(serializers.Serializer):

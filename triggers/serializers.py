@@ -133,6 +133,7 @@ class DeliveryAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt
         fields = ["number", "started_at", "outcome", "response_status", "latency_ms", "error", "response_excerpt"]
+        read_only_fields = fields
 
 
 class ExecutionLogSerializer(serializers.ModelSerializer):
