@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
+from eventsys.api.bounds import instant_error
 from eventsys.http import Outcome, get_json
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ def fetch_prices(coins: list[str], currencies: list[str]) -> tuple[Outcome, list
             continue  # unknown to CoinGecko (or delisted): no quote
         if not isinstance(entry, dict):
             raise BadPayload(f"the entry for {coin} is not an object")
-        updated = entry.get("last_updated_at")
-        source_time = datetime.fromtimestamp(int(updated), UTC) if isinstance(updated, int | Decimal) else None
+        source_time = _source_time(entry.get("last_updated_at"))
         for currency in currencies:
             value = entry.get(currency)
             if value is None:
@@ -115,3 +115,15 @@ def fetch_market_cap_ranks(page: int) -> tuple[Outcome, list[tuple[str, int | No
         valid = isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank < 2**31  # fits the column
         ranks.append((coin["id"], rank if valid else None))
     return outcome, ranks
+
+
+def _source_time(updated: object) -> datetime | None:
+    """`last_updated_at` (Unix seconds) as a UTC time; unknown (None) when absent or not a time we can
+    store and render (eventsys.api.bounds), as a misbehaving upstream might send."""
+    if isinstance(updated, bool) or not isinstance(updated, int | Decimal):
+        return None
+    try:
+        when = datetime.fromtimestamp(int(updated), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return None if instant_error(when) else when

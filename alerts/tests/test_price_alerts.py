@@ -430,3 +430,16 @@ def test_matching_probes_the_index_per_pair_and_leaves_the_planner_as_it_was(ali
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_hashjoin")
         assert cursor.fetchone()[0] == "on"  # SET LOCAL ended with each function's transaction
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("updated_at", ["100000000000000000000", "1e30", "-99999999999999", "253402300800"])
+def test_a_source_time_out_of_range_is_unknown_not_a_crash(
+    alice, coingecko, emails, updated_at, django_capture_on_commit_callbacks
+):
+    alert(alice, target="70000")
+    coingecko.prices = {"bitcoin": {"usd": "61000"}}
+    coingecko.updated_at = updated_at  # written verbatim into the answer
+    poll(django_capture_on_commit_callbacks)
+    tick = PriceTick.objects.get()
+    assert tick.price == Decimal("61000") and tick.source_updated_at is None
