@@ -253,25 +253,18 @@ def _run_migration(module: str) -> None:
     import_module(module).bound_instants(apps, None)
 
 
+def _stored_event(organiser, zone: str, start: datetime, end: datetime) -> Event:
+    """An event written past the serializers, as the unbounded API once stored one."""
+    return Event.objects.create(
+        organiser=organiser, name=zone, location="x", timezone=zone, max_capacity=5, start_time=start, end_time=end
+    )
+
+
 def test_the_migration_repairs_events_stored_out_of_bounds(alice):
-    far = Event.objects.create(
-        organiser=alice,
-        name="far",
-        location="x",
-        timezone="Asia/Kolkata",
-        max_capacity=5,
-        start_time=datetime(9999, 12, 31, 22, tzinfo=UTC),
-        end_time=datetime(9999, 12, 31, 23, tzinfo=UTC),
+    far = _stored_event(
+        alice, "Asia/Kolkata", datetime(9999, 12, 31, 22, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=UTC)
     )
-    early = Event.objects.create(
-        organiser=alice,
-        name="early",
-        location="x",
-        timezone="America/New_York",
-        max_capacity=5,
-        start_time=datetime(1, 1, 1, 2, tzinfo=UTC),
-        end_time=datetime(1, 1, 1, 3, tzinfo=UTC),
-    )
+    early = _stored_event(alice, "America/New_York", datetime(1, 1, 1, 2, tzinfo=UTC), datetime(1, 1, 1, 3, tzinfo=UTC))
     _run_migration("events.migrations.0003_bound_stored_instants")
     far.refresh_from_db()
     early.refresh_from_db()
