@@ -21,3 +21,19 @@ def _recycle_old_connections(**kwargs):
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.worker_init.connect
+def _register_worker_instance(sender, **kwargs):
+    # In the parent, before the pool forks: children inherit the instance name their claims carry.
+    from eventsys.ops.workers import worker_started
+
+    worker_started(hostname=sender.hostname)
+
+
+@signals.worker_ready.connect
+def _start_worker_heartbeat(**kwargs):
+    # A thread of the parent beats for the instance until the process exits (eventsys/ops/workers.py).
+    from eventsys.ops.workers import worker_heartbeat_start
+
+    worker_heartbeat_start()

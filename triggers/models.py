@@ -135,8 +135,12 @@ class ExecutionLog(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # When the next attempt is due; NULL while an attempt runs (the claim clears it).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # An enqueued or running attempt owns the row until then; afterwards the sweeper re-enqueues.
+    # An enqueued or running attempt owns the row until then at the latest; afterwards the sweeper
+    # re-enqueues (a backstop: see deliveries_requeue for how a crash is recovered sooner).
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The worker instance (eventsys.ops.WorkerInstance) running the current attempt; "" while the
+    # delivery waits or is enqueued, and for an attempt claimed outside a worker.
+    lease_holder = models.CharField(max_length=255, blank=True, default="", db_default="")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
@@ -192,3 +196,16 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of log {self.log_id}: {self.outcome}"
+
+
+class DeliveryQueueMark(models.Model):
+    """How far the delivery queue has been consumed: the send time of the newest queue probe a worker
+    has run. Every message published before that probe was taken from the queue by then (queues are
+    FIFO), so a delivery enqueued well before it and still not taken was lost (deliveries_requeue)."""
+
+    queue = models.CharField(max_length=200, primary_key=True)
+    consumed_through = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.queue} consumed through {self.consumed_through:%Y-%m-%d %H:%M:%S}"

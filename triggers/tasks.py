@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -29,7 +29,20 @@ def deliver_many(delivery_ids: list[str]) -> dict:
 
 @shared_task(name="triggers.sweep", acks_late=True, soft_time_limit=50, time_limit=60)
 def sweep() -> int:
-    return services.deliveries_requeue()
+    """Beat sends this every 5 s: re-send lost deliveries, then probe the delivery queue (behind them)."""
+    from triggers.services.enqueue import delivery_queue_probe_send
+
+    requeued = services.deliveries_requeue()  # its re-sends are published when it commits, before the probe
+    delivery_queue_probe_send()
+    return requeued
+
+
+@shared_task(name="triggers.queue_probe", acks_late=True, soft_time_limit=10, time_limit=20)
+def queue_probe(queue: str, sent_at: str) -> None:
+    """Sent by the sweeper through the delivery queue: records that the queue was consumed through `sent_at`."""
+    from triggers.services.delivery import delivery_queue_mark
+
+    delivery_queue_mark(queue=queue, sent_at=datetime.fromisoformat(sent_at))
 
 
 @shared_task(name="triggers.retention", acks_late=True, soft_time_limit=240, time_limit=300)

@@ -20,3 +20,21 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class WorkerInstance(models.Model):
+    """One running `celery worker` (its parent process and pool children) and when it was last heard.
+
+    A restart is a new instance (the pid and a random token are part of the name), so the sweeper can
+    tell the attempts of a worker that was killed from those of the one that replaced it. Written by
+    eventsys/ops/workers.py; rows not heard for a day are deleted when a worker starts.
+    """
+
+    instance = models.CharField(max_length=255, primary_key=True)  # "<nodename>:<pid>:<token>"
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.instance} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"

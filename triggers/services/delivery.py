@@ -4,28 +4,58 @@ Retry times live in the database (`next_attempt_at`), never in broker countdowns
 enqueues attempts that are due. Each attempt is claimed with a conditional UPDATE, so duplicate
 task messages (a redelivered message, a sweeper re-enqueue) deliver at most once per attempt, and
 every duplicate of one delivery carries the same delivery id for receivers to drop.
+
+Recovery after a worker crash (the sweeper, `deliveries_requeue`, every 5 s). A pending delivery is
+in one of three places, and each has its own sign that it was lost:
+
+- *Running*: claimed by a worker instance, named in `lease_holder` (eventsys/ops/workers.py). When
+  that instance has stopped beating (presumed dead: WORKER_PRESUMED_DEAD_SECONDS of silence while
+  another worker is heard), the attempt is re-sent at once. A worker that is slow but alive keeps
+  beating, and keeps its attempt.
+- *Enqueued, not yet taken*: the message may sit in a deep queue, or it died with a worker that had
+  received it (Redis hands an unacknowledged message back only after its visibility timeout, an
+  hour; the filesystem transport never), or with a broker that lost its queue, or it was never
+  published. Age cannot tell these apart, so the sweeper asks the queue itself: each sweep sends a
+  probe through the delivery queue, and the worker that runs it records the probe's send time
+  (`DeliveryQueueMark`). Queues are FIFO: once a probe sent at T has been run, every message
+  published before T has been taken, so a delivery enqueued before T (less PUBLISH_SLACK) and still
+  not claimed will never arrive, and is re-sent. In a deep queue the probe waits its turn behind
+  the deliveries and nothing is re-sent, however old they are.
+- *Waiting for a retry*: enqueued when due, as always.
+
+The leases stay as backstops for what the signs above cannot see (an attempt claimed outside a
+worker, probes that cannot run): TRIGGER_DELIVERY_LEASE_SECONDS for a running attempt,
+TRIGGER_REQUEUE_AFTER_SECONDS for an enqueued one. Whatever re-sends a delivery, the claim stays
+conditional: a message that turns up after all finds the attempt claimed and does nothing, and
+attempts stay bounded (an attempt whose worker died counts; exhausted → failed).
 """
 
 import json
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
 
 from eventsys import clock
 from eventsys.http import Outcome, post_json
-from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
-from triggers.services.enqueue import enqueue_deliveries_on_commit
+from eventsys.ops.workers import this_worker, workers_dead
+from triggers.models import DeliveryAttempt, DeliveryQueueMark, ExecutionLog, Trigger
+from triggers.services.enqueue import delivery_queue_name, enqueue_deliveries_on_commit
 
 logger = logging.getLogger(__name__)
 
 # A message may arrive a moment before its attempt is due (clock differences between hosts).
 _EARLY_TOLERANCE = timedelta(seconds=2)
+# A delivery is stamped enqueued (`next_attempt_at`) when its log is written and published once that
+# transaction commits; the dispatcher publishes a burst after logging all of it, seconds later. A
+# delivery counts as passed by a probe only if it was stamped this much before the probe was sent.
+# Too short a slack re-sends a message still on its way: a duplicate message, never a second delivery.
+PUBLISH_SLACK = timedelta(seconds=10)
 
 
 def retry_delay(attempt: int, *, retry_after: float | None = None, rng=random.random) -> timedelta:
@@ -51,13 +81,31 @@ def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) ->
         attempts=F("attempts") + 1,
         next_attempt_at=None,
         lease_until=now + timedelta(seconds=settings.TRIGGER_DELIVERY_LEASE_SECONDS),
+        lease_holder=this_worker(),
     )
     if not claimed:
         return "not-due"  # delivered, given up, or another worker holds this attempt
-    log = ExecutionLog.objects.select_related("trigger").get(delivery_id=delivery_id)
+    log = _on_a_live_connection(lambda: ExecutionLog.objects.select_related("trigger").get(delivery_id=delivery_id))
     outcome = delivery_send(log=log)
-    _record(log=log, outcome=outcome, started_at=now, finished_at=now + timedelta(milliseconds=outcome.latency_ms))
+    finished_at = now + timedelta(milliseconds=outcome.latency_ms)
+    _on_a_live_connection(lambda: _record(log=log, outcome=outcome, started_at=now, finished_at=finished_at))
     return outcome.kind
+
+
+def _on_a_live_connection(step, *, tries: int = 3, pause: float = 0.5):
+    """Run `step`, again on a new database connection if the one it ran on died (a killed backend, a
+    restarted database). Once an attempt is claimed only its worker can finish it: giving up here
+    would leave it to its lease, minutes later. Outside a transaction only (inside one, the work done
+    so far died with the connection)."""
+    for number in range(1, tries + 1):
+        try:
+            return step()
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or number == tries:
+                raise
+            logger.warning("database connection lost during a delivery; reconnecting (try %d)", number + 1)
+            connection.close()
+            time.sleep(pause * number)
 
 
 def delivery_send(*, log: ExecutionLog) -> Outcome:
@@ -102,6 +150,7 @@ def _record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime, finish
         "error": outcome.error[:500],
         "response_excerpt": outcome.response_excerpt,
         "lease_until": None,
+        "lease_holder": "",
     }
     if outcome.delivered:
         fields.update(status=ExecutionLog.DeliveryStatus.DELIVERED, completed_at=finished_at)
@@ -133,35 +182,68 @@ def _count_failure(*, trigger_id: int, error: str) -> None:
 
 @transaction.atomic
 def deliveries_requeue(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """The sweeper: enqueue pending deliveries whose attempt is due and not enqueued, or whose lease
-    ran out (a lost message, a killed worker). Returns how many were enqueued.
+    """The sweeper: enqueue pending deliveries that are due and not enqueued, or lost (see the module
+    docstring: a dead worker's attempt, a message the queue has moved past, an expired lease).
+    Returns how many were enqueued.
 
     A delivery whose attempts are used up and whose last attempt never reported back is marked
     failed instead: the attempt bound holds even for a worker killed on every attempt.
     """
     now = now or clock.database_now()
-    expired = Q(lease_until__lt=now) | Q(lease_until__isnull=True, next_attempt_at__lte=now)
+    lost = _lost(now=now)
     pending = ExecutionLog.objects.select_for_update(skip_locked=True).filter(
         status=ExecutionLog.DeliveryStatus.PENDING
     )
-    exhausted = pending.filter(expired, attempts__gte=settings.TRIGGER_DELIVERY_MAX_ATTEMPTS)
+    exhausted = pending.filter(lost, attempts__gte=settings.TRIGGER_DELIVERY_MAX_ATTEMPTS)
     for log_id, trigger_id in exhausted.values_list("pk", "trigger_id")[:limit]:
         error = "attempts exhausted: the last attempt never reported back (worker lost?)"
         ExecutionLog.objects.filter(pk=log_id).update(
-            status=ExecutionLog.DeliveryStatus.FAILED, completed_at=now, lease_until=None, error=error
+            status=ExecutionLog.DeliveryStatus.FAILED, completed_at=now, lease_until=None, lease_holder="", error=error
         )
         _count_failure(trigger_id=trigger_id, error=error)
-    rows = list(pending.filter(expired).values_list("pk", "delivery_id")[:limit])
+    rows = list(pending.filter(lost).values_list("pk", "delivery_id")[:limit])
     if not rows:
         return 0
+    # Stamped enqueued now: a probe must pass this copy before it can be counted lost in turn, so a
+    # delivery is re-sent at most once per probe that overtakes it, never on every sweep.
     ExecutionLog.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-        lease_until=enqueue_lease_until(now),
-        next_attempt_at=Coalesce("next_attempt_at", Value(now)),
+        lease_until=enqueue_lease_until(now), next_attempt_at=now, lease_holder=""
     )
     enqueue_deliveries_on_commit([delivery_id for _, delivery_id in rows])
     return len(rows)
 
 
+def _lost(*, now: datetime) -> Q:
+    """Pending deliveries the sweeper must enqueue (the filter is applied to pending logs only)."""
+    # A retry that is due, and not enqueued yet.
+    lost = Q(lease_until__isnull=True, next_attempt_at__lte=now)
+    # Backstop: an enqueued or running attempt whose lease ran out.
+    lost |= Q(lease_until__lt=now)
+    # A running attempt whose worker is presumed dead. An attempt claimed by no worker, or by one
+    # whose row is gone, is left to its lease.
+    lost |= Q(next_attempt_at__isnull=True, lease_until__isnull=False, lease_holder__in=workers_dead())
+    # An enqueued attempt that a probe sent well after it has overtaken (it is no longer in the queue).
+    through = DeliveryQueueMark.objects.filter(queue=delivery_queue_name()).values_list("consumed_through", flat=True)
+    if (consumed_through := through.first()) is not None:
+        lost |= Q(lease_until__isnull=False, next_attempt_at__lt=consumed_through - PUBLISH_SLACK)
+    return lost
+
+
+def delivery_queue_mark(*, queue: str, sent_at: datetime, now: datetime | None = None) -> None:
+    """A worker ran the probe sent at `sent_at` through `queue`: it has been consumed through then.
+
+    Probes can run out of order (two workers, a probe re-delivered late): the mark only moves forward.
+    """
+    now = now or clock.database_now()
+    moved = DeliveryQueueMark.objects.filter(queue=queue, consumed_through__lt=sent_at).update(
+        consumed_through=sent_at, updated_at=now
+    )
+    if not moved:
+        # The first probe ever, or one older than the mark (then nothing changes).
+        DeliveryQueueMark.objects.get_or_create(queue=queue, defaults={"consumed_through": sent_at, "updated_at": now})
+
+
 def enqueue_lease_until(now: datetime) -> datetime:
-    """Until when an enqueued delivery owns its log: long enough for a deep queue to drain."""
+    """Until when an enqueued delivery owns its log at the latest (a backstop: a lost message is
+    normally found by the queue probe long before)."""
     return now + timedelta(seconds=settings.TRIGGER_REQUEUE_AFTER_SECONDS)

@@ -2,9 +2,12 @@
 
 import logging
 import math
+from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
+
+from eventsys import clock
 
 logger = logging.getLogger(__name__)
 ENQUEUE_PIPELINE_MAX = 10_000
@@ -25,7 +28,8 @@ def enqueue_deliveries(delivery_ids: list[UUID | str]) -> None:
     """Publish the delivery tasks for these ids over a single broker connection (no reconnect per message).
 
     A broker outage is logged, not raised: the logs stay pending and the sweeper re-enqueues them
-    when their lease runs out, so a firing is never lost and the caller's request never fails.
+    once a queue probe has overtaken them (or their lease runs out), so a firing is never lost and the
+    caller's request never fails.
     """
     from triggers.tasks import deliver, deliver_many
 
@@ -50,3 +54,28 @@ def enqueue_deliveries_on_commit(delivery_ids: list[UUID | str]) -> None:
     ids = list(delivery_ids)
     if ids:
         transaction.on_commit(lambda: enqueue_deliveries(ids))
+
+
+def delivery_queue_name() -> str:
+    """The queue delivery messages are routed to (CELERY_TASK_ROUTES, else the default queue)."""
+    from triggers.tasks import deliver
+
+    return deliver.app.amqp.router.route({}, deliver.name)["queue"].name
+
+
+def delivery_queue_probe_send(*, now: datetime | None = None) -> None:
+    """Send a probe through the delivery queue, behind every delivery published so far; the worker that
+    runs it records how far the queue has been consumed (delivery.py explains what the sweeper makes of it).
+
+    The probe is routed explicitly to the deliveries' queue, whatever routes a deployment configures,
+    and has no expiry: a probe dropped as expired would say nothing about the queue. A broker outage is
+    logged: the next sweep sends another.
+    """
+    from triggers.tasks import queue_probe
+
+    queue = delivery_queue_name()
+    sent_at = now or clock.database_now()
+    try:
+        queue_probe.apply_async((queue, sent_at.isoformat()), queue=queue, retry=False)
+    except Exception:
+        logger.warning("could not send the delivery queue probe", exc_info=True)

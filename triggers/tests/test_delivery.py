@@ -316,3 +316,41 @@ def test_enqueue_sends_single_ids_to_deliver_and_groups_to_deliver_many(monkeypa
     enqueue_deliveries([f"id{i}" for i in range(100)])
     assert {name for name, _ in sent} == {"deliver_many"} and len(sent) == 50
     assert [i for _, (ids,) in sent for i in ids] == [f"id{i}" for i in range(100)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_connection_killed_after_the_claim_does_not_strand_the_attempt(alice, receiver, clock, monkeypatch):
+    """The worker that claimed an attempt reconnects and records it; before, the attempt waited out its lease."""
+    from django.db import OperationalError, connection
+
+    from triggers.services import delivery
+
+    monkeypatch.setattr("triggers.services.enqueue.enqueue_deliveries", lambda ids: None)
+    monkeypatch.setattr(delivery.time, "sleep", lambda seconds: None)
+    log = fire_once(api_trigger(alice, receiver.url), clock)
+    real_send = delivery.delivery_send
+
+    def send_then_lose_the_connection(*, log):
+        outcome = real_send(log=log)
+        if connection.vendor == "postgresql":  # a real kill, as pg_terminate_backend does in the fault suite
+            killer = connection.get_new_connection(connection.get_connection_params())
+            killer.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+            killer.close()
+        else:
+            real_record = delivery.delivery_attempt_record
+            calls = []
+
+            def record_once_lost(**kwargs):
+                calls.append(1)
+                if len(calls) == 1:
+                    raise OperationalError("server closed the connection unexpectedly")
+                return real_record(**kwargs)
+
+            monkeypatch.setattr(delivery, "delivery_attempt_record", record_once_lost)
+        return outcome
+
+    monkeypatch.setattr(delivery, "delivery_send", send_then_lose_the_connection)
+    assert delivery_attempt(delivery_id=log.delivery_id) == "delivered"
+    log.refresh_from_db()
+    assert (log.status, log.lease_until, log.attempts) == ("delivered", None, 1)
+    assert log.delivery_attempts.count() == 1 and len(receiver.requests) == 1
