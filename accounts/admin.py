@@ -2,7 +2,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts import services
+from accounts.forms import LockoutAdminAuthenticationForm
 from accounts.models import ApiToken, LoginLockout, User
+
+# The admin's login counts failures and locks like every other login path.
+admin.site.login_form = LockoutAdminAuthenticationForm
 
 
 @admin.register(User)
@@ -32,5 +36,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(LoginLockout)
 class LoginLockoutAdmin(admin.ModelAdmin):
-    list_display = ["username", "failures", "last_failure_at", "locked_until"]
-    search_fields = ["username"]
+    list_display = ["username", "address", "failures", "last_failure_at", "locked_until"]
+    list_filter = [("address", admin.EmptyFieldListFilter)]
+    search_fields = ["username", "address"]

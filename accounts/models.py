@@ -51,12 +51,26 @@ class ApiToken(models.Model):
 
 
 class LoginLockout(models.Model):
-    """Failed logins for one username; `locked_until` is set once they reach the limit."""
+    """Failed logins for one username from one client address, or from all of them (`ALL_ADDRESSES`).
 
-    username = models.CharField(max_length=150, unique=True)  # looked up on every login
+    A pair's row locks that pair only, so failures from an attacker's address never lock the owner
+    out from theirs; the username-wide row counts every address against a much higher limit
+    (password spraying). `locked_until` is set once a row reaches its limit.
+    """
+
+    ALL_ADDRESSES = "*"  # never a client address (eventsys.client_address gives an IP address or "")
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64, blank=True)
     failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField()
     locked_until = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [
+            # Its index serves the look-up on every login: (username, address in [the client's, "*"]).
+            models.UniqueConstraint(fields=["username", "address"], name="accounts_lockout_once_per_address"),
+        ]
+
     def __str__(self) -> str:
-        return self.username
+        return f"{self.username} from {self.address or 'an unknown address'}"

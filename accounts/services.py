@@ -23,6 +23,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import ApiToken, LoginLockout, User
 from eventsys.api.errors import DomainError, TooManyRequests
+from eventsys.client_address import client_address
 from eventsys.service_arguments import reject_unknown_fields
 
 API_TOKEN_MARKER = "evs"
@@ -38,7 +39,7 @@ class InvalidCredentials(DomainError):
 
 class LoginLockedOut(TooManyRequests):
     code = "locked_out"
-    default_detail = "Too many failed logins for this username; try again later."
+    default_detail = "Too many failed logins; try again later."
 
 
 class InvalidRefreshToken(DomainError):
@@ -100,17 +101,34 @@ def is_taken_account_error(exc: ValidationError) -> bool:
 
 
 def user_login(*, username: str, password: str, request=None) -> TokenPair:
-    """Check the lockout, authenticate, record the outcome and issue a JWT pair."""
-    now = timezone.now()
-    _refuse_if_locked_out(username=username, now=now)
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        _login_failure_record(username=username, now=now)
-        raise InvalidCredentials()
-    LoginLockout.objects.filter(username=username).delete()
-    User.objects.filter(pk=user.pk).update(last_login=now)
+    """Authenticate under the lockout rule (`user_authenticate`) and issue a JWT pair."""
+    user = user_authenticate(username=username, password=password, request=request)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     refresh = RefreshToken.for_user(user)
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh), user=user)
+
+
+def user_authenticate(*, username: str, password: str, request=None) -> User:
+    """The user these credentials name, under the lockout rule; every login path goes through here.
+
+    Failures count per (username, client address) and, against a much higher limit, per username
+    across all addresses. A pair at LOGIN_FAILURE_LIMIT is locked for LOGIN_LOCKOUT_SECONDS: the same
+    username from another address is not, so nobody can lock the owner out by failing on purpose.
+    A success clears its pair's count. Raises LoginLockedOut (with Retry-After) or InvalidCredentials.
+    """
+    now = timezone.now()
+    # Counted under the name as the column holds it: an unknown e-mail address (the legacy login's
+    # fallback) may be longer than any username.
+    counted_as = username[: LoginLockout._meta.get_field("username").max_length]
+    address = _login_address(request)
+    _refuse_if_locked_out(username=counted_as, address=address, now=now)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        _login_failure_record(username=counted_as, address=address, now=now)
+        raise InvalidCredentials()
+    # The username-wide count is not cleared: one success must not re-open the window to spraying.
+    LoginLockout.objects.filter(username=counted_as, address=address).delete()
+    return user
 
 
 def username_for_login_email(email: str) -> str:
@@ -122,9 +140,19 @@ def username_for_login_email(email: str) -> str:
     return User.objects.filter(email__iexact=email).values_list("username", flat=True).first() or email
 
 
-def _refuse_if_locked_out(*, username: str, now: datetime) -> None:
+def _login_address(request) -> str:
+    """The client's address ("" when there is no request, e.g. a script), sized for the column."""
+    if request is None:
+        return ""
+    return client_address(request)[: LoginLockout._meta.get_field("address").max_length]
+
+
+def _refuse_if_locked_out(*, username: str, address: str, now: datetime) -> None:
     locked_until = (
-        LoginLockout.objects.filter(username=username, locked_until__gt=now)
+        LoginLockout.objects.filter(
+            username=username, address__in=[address, LoginLockout.ALL_ADDRESSES], locked_until__gt=now
+        )
+        .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
     )
@@ -133,16 +161,24 @@ def _refuse_if_locked_out(*, username: str, now: datetime) -> None:
 
 
 @transaction.atomic
-def _login_failure_record(*, username: str, now: datetime) -> None:
+def _login_failure_record(*, username: str, address: str, now: datetime) -> None:
+    # Always the username-wide row first, then the pair's: concurrent failures lock rows in one order.
+    _login_failure_count(
+        username=username, address=LoginLockout.ALL_ADDRESSES, limit=settings.LOGIN_USERNAME_FAILURE_LIMIT, now=now
+    )
+    _login_failure_count(username=username, address=address, limit=settings.LOGIN_FAILURE_LIMIT, now=now)
+
+
+def _login_failure_count(*, username: str, address: str, limit: int, now: datetime) -> None:
     cool_off = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
     lockout, created = LoginLockout.objects.select_for_update().get_or_create(
-        username=username, defaults={"failures": 1, "last_failure_at": now}
+        username=username, address=address, defaults={"failures": 1, "last_failure_at": now}
     )
     if not created:
         # Failures older than one cool-off period are forgotten.
         lockout.failures = 1 if now - lockout.last_failure_at > cool_off else lockout.failures + 1
         lockout.last_failure_at = now
-    if lockout.failures >= settings.LOGIN_FAILURE_LIMIT:
+    if lockout.failures >= limit:
         lockout.failures = 0
         lockout.locked_until = now + cool_off
     lockout.save()

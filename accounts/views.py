@@ -3,6 +3,7 @@ from rest_framework import generics, mixins, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenRefreshView as SimpleJWTTokenRefreshView
 
 from accounts import services
@@ -16,6 +17,7 @@ from accounts.serializers import (
     TokenPairSerializer,
     UserSerializer,
 )
+from eventsys.api.schema import error_response
 
 
 class RegisterView(APIView):
@@ -36,14 +38,18 @@ class RegisterView(APIView):
 class TokenObtainView(APIView):
     """Log in: a short-lived access token and a rotating refresh token.
 
-    Repeated failures for one username lock it out for a cool-off period (429 with Retry-After).
+    Repeated failures for one username from one client address lock that pair out for a cool-off
+    period (429 `locked_out` with Retry-After); many more from all addresses lock the username.
     """
 
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_scope = "auth"
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: TokenPairSerializer, 401: error_response("Wrong username or password.")},
+    )
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -53,6 +59,15 @@ class TokenObtainView(APIView):
 
 class TokenRefreshView(SimpleJWTTokenRefreshView):
     """Trade a refresh token for a new pair; the old refresh token is blacklisted."""
+
+    @extend_schema(
+        responses={
+            200: TokenRefreshSerializer,
+            401: error_response("The refresh token is invalid, expired or already used."),
+        }
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
 
 class LogoutView(APIView):

@@ -5,6 +5,7 @@ Each reader returns the default when the variable is unset or empty and raises
 production configuration must stop the process, not be silently replaced by a default.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -101,3 +102,14 @@ def env_duration(name: str, default: str) -> timedelta:
     if not number.isdigit():
         raise ImproperlyConfigured(f"{name} must be a duration such as 3600, 90m, 2h or 2d, got {value!r}")
     return timedelta(seconds=int(number) * _DURATION_UNITS[unit])
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP addresses or CIDR blocks (`10.0.0.0/8,::1`), each checked."""
+    values = env_list(name, default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or CIDR blocks, got {value!r}") from None
+    return values

@@ -18,6 +18,7 @@ from eventsys.environment import (
     env_duration,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_rate,
     env_str,
@@ -63,8 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "eventsys.request_limits.RequestBodyLimitMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "eventsys.request_limits.ControlCharacterMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,13 +140,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # --- Cache (throttling counters) ---------------------------------------------------------------
 
+
+def cache_from_url(url: str, *, timeout_ms: int) -> dict:
+    """The default cache for CACHE_URL.
+
+    Redis calls are bounded by `timeout_ms` (connect and each reply) and fail open
+    (eventsys/ops/cache.py): an outage is a cache miss and an allowed request, counted, warned about
+    once per interval, and named by /api/ready/ as degraded.
+    """
+    if url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url.startswith(("redis://", "rediss://")):
+        timeout = timeout_ms / 1000
+        return {
+            "BACKEND": "eventsys.ops.cache.FailOpenRedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": timeout, "socket_timeout": timeout},
+        }
+    raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://…, got {url!r}")
+
+
 CACHE_URL = env_str("CACHE_URL", "locmem://")
-if CACHE_URL.startswith("locmem://"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-elif CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
-else:
-    raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://…, got {CACHE_URL!r}")
+CACHE_TIMEOUT_MS = env_int("CACHE_TIMEOUT_MS", 250, minimum=1)
+# After a cache error a process stops asking the cache this long; it warns at most once per interval.
+CACHE_FAIL_OPEN_SECONDS = env_int("CACHE_FAIL_OPEN_SECONDS", 5, minimum=1)
+CACHE_WARNING_INTERVAL_SECONDS = env_int("CACHE_WARNING_INTERVAL_SECONDS", 60, minimum=1)
+CACHES = {"default": cache_from_url(CACHE_URL, timeout_ms=CACHE_TIMEOUT_MS)}
 
 # --- Auth -------------------------------------------------------------------------------------
 
@@ -165,9 +185,17 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 
-# Repeated failed logins for one username lock it out for a cool-off period.
+# Failed logins lock a (username, client address) pair for a cool-off period after
+# LOGIN_FAILURE_LIMIT, so an attacker elsewhere cannot lock the owner out; every address together
+# may fail LOGIN_USERNAME_FAILURE_LIMIT times for one username before it is locked everywhere
+# (against password spraying from many addresses). Failures older than the cool-off are forgotten.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 50, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+
+# The client's address is REMOTE_ADDR unless the request came from one of these proxies (addresses
+# or CIDR blocks); then X-Forwarded-For is read from the right, skipping them (eventsys/client_address.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 
 # --- API --------------------------------------------------------------------------------------
 
@@ -184,7 +212,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 20, minimum=1),
     "DEFAULT_FILTER_BACKENDS": ["eventsys.api.filters.RejectUnknownQueryParams"],
     "EXCEPTION_HANDLER": "eventsys.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "eventsys.api.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "eventsys.api.schema.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
         "eventsys.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -212,10 +244,6 @@ API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 LEGACY_DEFAULT_OWNER = env_str("LEGACY_DEFAULT_OWNER", "")
 
 SPECTACULAR_SETTINGS = {
-    "DEFAULT_RENDERER_CLASSES": [
-        "eventsys.api.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
     "TITLE": "eventsys API",
     "DESCRIPTION": "Triggers, price alerts, event ingestion, events and attendees, transaction monitoring.",
     "VERSION": "1.0.0",
@@ -253,6 +281,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Redis redelivers an unacknowledged message after this many seconds; it must exceed the
     # longest task (time limits below) so acks_late tasks are not run twice while still running.
+    # Deliveries held by a worker killed with SIGKILL do not wait for it: the sweeper re-sends them
+    # within seconds (worker heartbeats and the queue probe, triggers/services/delivery.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -292,6 +322,14 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10, minimum=1)
 READY_HEARTBEAT_MAX_AGE = env_int("READY_HEARTBEAT_MAX_AGE", 60, minimum=1)
 READY_CHECK_TIMEOUT = env_int("READY_CHECK_TIMEOUT", 3, minimum=1)
+# Each worker instance (eventsys/ops/workers.py) records that it is alive this often, from a thread of
+# its parent process; one not heard for WORKER_PRESUMED_DEAD_SECONDS while another worker is heard is
+# presumed dead and the sweeper re-sends the attempts it held. Several missed beats, so that a stalled
+# database connection or a busy host is not taken for a crash (that would send an attempt twice).
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5, minimum=1)
+WORKER_PRESUMED_DEAD_SECONDS = env_int("WORKER_PRESUMED_DEAD_SECONDS", 20, minimum=3)
+if WORKER_PRESUMED_DEAD_SECONDS < 3 * WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("WORKER_PRESUMED_DEAD_SECONDS must be at least 3 times WORKER_HEARTBEAT_SECONDS")
 
 # --- Triggers ---------------------------------------------------------------------------------
 
@@ -308,11 +346,13 @@ TRIGGER_DELIVERY_MAX_ATTEMPTS = env_int("TRIGGER_DELIVERY_MAX_ATTEMPTS", 6, mini
 TRIGGER_RETRY_BASE_SECONDS = env_int("TRIGGER_RETRY_BASE_SECONDS", 10, minimum=1)
 TRIGGER_RETRY_MAX_SECONDS = env_int("TRIGGER_RETRY_MAX_SECONDS", 3600, minimum=1)
 TRIGGER_DISABLE_AFTER_FAILURES = env_int("TRIGGER_DISABLE_AFTER_FAILURES", 5, minimum=1)
-# A running delivery attempt owns its log row this long (longer than the task's time limit), an
-# enqueued one TRIGGER_REQUEUE_AFTER_SECONDS (long enough for a deep queue to drain); after that the
-# sweeper re-enqueues it: a lost message or a killed worker delays a delivery, never loses it.
+# The sweeper re-sends a delivery within seconds of a worker crash (triggers/services/delivery.py): an
+# attempt whose worker stopped beating (WORKER_PRESUMED_DEAD_SECONDS), a message the queue has moved
+# past (the queue probe). These two are backstops for what that cannot see: a running attempt owns its
+# log at most TRIGGER_DELIVERY_LEASE_SECONDS (longer than the task's time limit), an enqueued one
+# TRIGGER_REQUEUE_AFTER_SECONDS (an hour: re-sending a deep queue by age alone would duplicate all of it).
 TRIGGER_DELIVERY_LEASE_SECONDS = env_int("TRIGGER_DELIVERY_LEASE_SECONDS", 120, minimum=60)
-TRIGGER_REQUEUE_AFTER_SECONDS = env_int("TRIGGER_REQUEUE_AFTER_SECONDS", 600, minimum=60)
+TRIGGER_REQUEUE_AFTER_SECONDS = env_int("TRIGGER_REQUEUE_AFTER_SECONDS", 3600, minimum=60)
 TRIGGER_MAX_PAYLOAD_BYTES = env_int("TRIGGER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=1024)
 
 # The system schedule, declared once; DatabaseScheduler upserts these rows by name at start.

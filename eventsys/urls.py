@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.forms import LockoutAuthenticationForm
 from eventsys.ops.views import HealthView, ReadyView
 
 api_v1 = [
@@ -18,6 +20,11 @@ urlpatterns = [
     path("api/ready/", ReadyView.as_view(), name="ready"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The browsable API's login (before DRF's own, which it replaces) counts failures like every login.
+    path(
+        "api-auth/login/",
+        LoginView.as_view(template_name="rest_framework/login.html", authentication_form=LockoutAuthenticationForm),
+    ),
     path("api-auth/", include("rest_framework.urls")),
     # The original services' documented endpoints (README: "Migrating from the original services").
     path("", include("accounts.legacy")),

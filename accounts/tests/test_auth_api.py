@@ -200,9 +200,9 @@ def test_stale_failure_counts_and_expired_locks_are_pruned(api_client, alice, se
     with time_machine.travel(datetime(2026, 11, 1, 12, 0, tzinfo=UTC), tick=False) as traveller:
         login(api_client, "nobody-at-all", "x")  # a username that does not exist still counts
         login(api_client, "alice", "wrong")
-        login(api_client, "alice", "wrong")  # locked until 12:10
+        login(api_client, "alice", "wrong")  # locked until 12:10 from this address
         traveller.shift(timedelta(minutes=5))
         assert login_lockouts_prune() == 0  # nothing is older than the cool-off yet
         traveller.shift(timedelta(minutes=6))
-        assert login_lockouts_prune() == 2
+        assert login_lockouts_prune() == 4  # per username: its pair and its username-wide row
     assert not LoginLockout.objects.exists()

@@ -6,15 +6,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 from kombu import Connection
 
+from eventsys.ops.cache import FailOpenRedisCache
 from eventsys.ops.models import Heartbeat
 
 
 def heartbeat_record(*, component: str, now: datetime | None = None) -> None:
     Heartbeat.objects.update_or_create(component=component, defaults={"seen_at": now or timezone.now()})
+
+
+# Checks whose failure degrades the service without making it unready: /api/ready/ stays 200 and lists
+# them under `degraded`, so a load balancer keeps a replica that still serves from the database alone.
+DEGRADABLE_CHECKS = frozenset({"cache"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,18 @@ def check_broker() -> Check:
     return Check(True, str(transport))
 
 
+def check_cache() -> Check:
+    """Whether the cache answers. Failing degrades (throttles fail open), it does not make the service unready."""
+    cache = caches["default"]
+    if not isinstance(cache, FailOpenRedisCache):
+        return Check(True, f"{cache.__class__.__name__} (this process only)")
+    try:
+        cache.ping()
+    except Exception as exc:
+        return Check(False, f"unreachable: {exc.__class__.__name__}: {exc}; throttles fail open")
+    return Check(True, "redis")
+
+
 def check_heartbeat(*, component: str, now: datetime) -> Check:
     max_age = timedelta(seconds=settings.READY_HEARTBEAT_MAX_AGE)
     try:
@@ -73,7 +92,7 @@ def check_heartbeat(*, component: str, now: datetime) -> Check:
 def readiness_report(*, now: datetime | None = None) -> dict[str, Check]:
     now = now or timezone.now()
     database = check_database()
-    report = {"database": database, "broker": check_broker()}
+    report = {"database": database, "broker": check_broker(), "cache": check_cache()}
     for component in Heartbeat.Component.values:
         report[component] = (
             check_heartbeat(component=component, now=now) if database.ok else Check(False, "database unreachable")

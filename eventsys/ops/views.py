@@ -4,7 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventsys.ops.services import readiness_report
+from eventsys.ops.services import DEGRADABLE_CHECKS, readiness_report
 
 
 class _ProbeView(APIView):
@@ -33,21 +33,33 @@ class ReadyCheckSerializer(serializers.Serializer):
 
 
 class ReadySerializer(serializers.Serializer):
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
     checks = serializers.DictField(child=ReadyCheckSerializer())
-    failing = serializers.ListField(child=serializers.CharField())
+    failing = serializers.ListField(
+        child=serializers.CharField(), help_text="Failing checks that make the service unready (503)."
+    )
+    degraded = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Failing checks the service works without (the cache: throttles fail open); still 200.",
+    )
 
 
 class ReadyView(_ProbeView):
-    """Readiness: database, broker, and recent beat and worker heartbeats; 503 names what failed."""
+    """Readiness: database, broker, recent beat and worker heartbeats, and the cache.
+
+    503 when a check in `failing` fails; a failing cache only degrades the service (200, `status`
+    "degraded", named in `degraded`), so a load balancer keeps serving from the database alone.
+    """
 
     @extend_schema(responses={200: ReadySerializer, 503: ReadySerializer})
     def get(self, request):
         report = readiness_report()
-        ok = all(check.ok for check in report.values())
+        failing = [name for name, check in report.items() if not check.ok and name not in DEGRADABLE_CHECKS]
+        degraded = [name for name, check in report.items() if not check.ok and name in DEGRADABLE_CHECKS]
         body = {
-            "status": "ok" if ok else "unavailable",
+            "status": "unavailable" if failing else "degraded" if degraded else "ok",
             "checks": {name: {"ok": check.ok, "detail": check.detail} for name, check in report.items()},
-            "failing": [name for name, check in report.items() if not check.ok],
+            "failing": failing,
+            "degraded": degraded,
         }
-        return Response(body, status=200 if ok else 503)
+        return Response(body, status=503 if failing else 200)

@@ -24,8 +24,8 @@ def test_ready_is_200_when_database_broker_beat_and_worker_are_well(api_client, 
     response = api_client.get("/api/ready/")
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert body["status"] == "ok" and body["failing"] == []
-    assert set(body["checks"]) == {"database", "broker", "beat", "worker"}
+    assert body["status"] == "ok" and body["failing"] == [] and body["degraded"] == []
+    assert set(body["checks"]) == {"database", "broker", "cache", "beat", "worker"}
     assert response["Cache-Control"] == "no-store"
 
 
@@ -105,3 +105,44 @@ def test_ready_is_503_naming_the_database_when_it_is_down(api_client, monkeypatc
     assert body["failing"] == ["database", "beat", "worker"]
     assert "connection refused" in body["checks"]["database"]["detail"]
     assert body["checks"]["worker"]["detail"] == "database unreachable"
+
+
+@pytest.fixture
+def dead_cache(settings):
+    from eventsys.ops import cache as fail_open
+    from eventsys.settings import cache_from_url
+
+    original = settings.CACHES
+    settings.CACHES = {"default": cache_from_url("redis://127.0.0.1:1/0", timeout_ms=250)}
+    fail_open.outage.reset()
+    yield
+    settings.CACHES = original
+    fail_open.outage.reset()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_ready_stays_200_naming_the_cache_as_degraded_when_its_redis_is_down(api_client, alive, dead_cache):
+    response = api_client.get("/api/ready/")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["failing"] == [] and body["degraded"] == ["cache"]
+    assert body["checks"]["cache"]["ok"] is False
+    assert "unreachable" in body["checks"]["cache"]["detail"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_degraded_cache_still_counts_as_unready_alongside_a_real_failure(api_client, dead_cache):
+    body = api_client.get("/api/ready/").json()  # no heartbeats yet
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["beat", "worker"] and body["degraded"] == ["cache"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_checkready_passes_with_a_degraded_cache_unless_the_cache_is_named(alive, dead_cache, capsys):
+    from django.core.management import CommandError, call_command
+
+    call_command("checkready")
+    assert "cache: FAILING" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="not ready: cache"):
+        call_command("checkready", "cache")

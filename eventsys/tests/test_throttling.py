@@ -54,3 +54,30 @@ def test_each_client_counts_on_its_own_with_one_integer_per_window(api_client, a
         assert cache.get(f"throttle_limited_{alice.pk}:{window}") == 3
         assert cache.get(f"throttle_limited_{bob.pk}:{window}") == 2
         assert cache.get(f"throttle_user_{bob.pk}:{window}") == 2
+
+
+def test_a_forged_x_forwarded_for_does_not_make_a_new_client(api_client, rates, settings):
+    settings.TRUSTED_PROXIES = []
+    with time_machine.travel(WINDOW_START, tick=False):
+        statuses = [api_client.get("/limited", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code for i in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_counts_on_its_own(rates, settings):
+    from rest_framework.test import APIClient
+
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    proxy = APIClient(REMOTE_ADDR="10.0.0.5")
+    with time_machine.travel(WINDOW_START, tick=False):
+        first = [proxy.get("/limited", HTTP_X_FORWARDED_FOR=f"6.6.6.{i}, 203.0.113.7").status_code for i in range(4)]
+        second = proxy.get("/limited", HTTP_X_FORWARDED_FOR="203.0.113.8").status_code
+    # the forged left-hand entries changed every time; the address the proxy saw did not
+    assert first == [200, 200, 200, 429]
+    assert second == 200
+
+
+def test_the_cache_key_is_the_client_address(api_client, rates):
+    window = int(WINDOW_START.timestamp() // 60)
+    with time_machine.travel(WINDOW_START, tick=False):
+        api_client.get("/limited", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
+        assert cache.get(f"throttle_limited_192.0.2.1:{window}") == 1
