@@ -15,7 +15,13 @@ from alerts.serializers import (
     TransactionSerializer,
 )
 from alerts.services import price_alerts, transactions
-from eventsys.api.filters import RejectUnknownQueryParams, StableOrderingFilter, filter_time_range, query_id
+from eventsys.api.filters import (
+    QUERY_ID_SCHEMA,
+    RejectUnknownQueryParams,
+    StableOrderingFilter,
+    filter_time_range,
+    query_id,
+)
 from eventsys.api.parsers import DecimalJSONParser
 
 
@@ -92,7 +98,10 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[OpenApiParameter("user_id", int), OpenApiParameter("type", str, enum=TransactionType.values)]
+        parameters=[
+            OpenApiParameter("user_id", QUERY_ID_SCHEMA),
+            OpenApiParameter("type", str, enum=TransactionType.values),
+        ]
     )
 )
 class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -126,8 +135,8 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 @extend_schema_view(
     list=extend_schema(
         parameters=[
-            OpenApiParameter("code", int),
-            OpenApiParameter("user_id", int),
+            OpenApiParameter("code", QUERY_ID_SCHEMA),
+            OpenApiParameter("user_id", QUERY_ID_SCHEMA),
             OpenApiParameter("since", OpenApiTypes.DATETIME),
             OpenApiParameter("until", OpenApiTypes.DATETIME),
         ]

@@ -12,6 +12,7 @@ from events.models import IngestedEvent
 from eventsys.api.filters import filter_time_range
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
+from eventsys.api.schema import error_response
 from eventsys.api.throttling import FixedWindowMixin
 
 
@@ -79,7 +80,14 @@ class IngestView(APIView):
     throttle_classes = [ApiTokenRateThrottle]
     parser_classes = [JSONParser]
 
-    @extend_schema(request=OpenApiTypes.ANY, responses={201: _IngestResponse, 200: _IngestResponse})
+    @extend_schema(
+        request=OpenApiTypes.ANY,
+        responses={
+            201: _IngestResponse,
+            200: _IngestResponse,
+            409: error_response("An idempotency key was reused for another event; nothing was stored."),
+        },
+    )
     def post(self, request):
         ingestion.ingest_refuse_oversized(declared_bytes=int(request.META.get("CONTENT_LENGTH") or 0))
         receipts = ingestion.ingest(token=request.auth, body=request.data)

@@ -1,10 +1,9 @@
 from zoneinfo import ZoneInfo
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from events.models import Attendee, Event
-from eventsys.api.fields import TimeZoneField, WallClockDateTimeField, wall_clock_to_utc
+from eventsys.api.fields import TimeZoneField, WallClockDateTimeField, isoformat_in_zone, wall_clock_to_utc
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -40,7 +39,7 @@ class EventSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         zone = self.context.get("tz") or ZoneInfo(instance.timezone)
         for name in ("start_time", "end_time"):
-            data[name] = timezone.localtime(getattr(instance, name), zone).isoformat()
+            data[name] = isoformat_in_zone(getattr(instance, name), zone)
         return data
 
     def get_fields(self):
@@ -79,7 +78,7 @@ class AttendeeSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         zone = self.context["tz"]  # the attendee views always pass the zone: ?tz= or the event's
-        data["created_at"] = timezone.localtime(instance.created_at, zone).isoformat()
+        data["created_at"] = isoformat_in_zone(instance.created_at, zone)
         return data
 
 

@@ -15,6 +15,7 @@ from events.models import Attendee, Event
 from events.serializers import AttendeeRegisteredSerializer, AttendeeSerializer, EventSerializer
 from eventsys.api.fields import zone_or_none
 from eventsys.api.filters import RejectUnknownQueryParams, StableOrderingFilter
+from eventsys.api.schema import error_response
 
 TZ_PARAMETER = OpenApiParameter("tz", str, description="Render times in this IANA zone (default: the event's zone)")
 
@@ -149,7 +150,13 @@ class AttendeeViewSet(ZoneFromQueryMixin, mixins.ListModelMixin, viewsets.Generi
         response.data["counts"] = services.attendee_counts(event=self._current_event)
         return response
 
-    @extend_schema(request=AttendeeSerializer, responses={201: AttendeeRegisteredSerializer})
+    @extend_schema(
+        request=AttendeeSerializer,
+        responses={
+            201: AttendeeRegisteredSerializer,
+            409: error_response("Already registered, or the event is full (and no waitlist was asked for)."),
+        },
+    )
     def create(self, request, *args, **kwargs):
         event = self._event(organiser_only=False)
         self._current_event = event

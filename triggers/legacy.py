@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -25,7 +26,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from eventsys.api.fields import StorableJSONField
-from eventsys.api.filters import query_id
+from eventsys.api.filters import QUERY_ID_SCHEMA, query_id
 from eventsys.api.legacy import LegacyView
 from triggers import services
 from triggers.models import Trigger
@@ -127,6 +128,8 @@ ERROR = inline_serializer(
     },
 )
 UNAUTHORIZED = OpenApiResponse(MESSAGE, description="No token ('Token is missing') or an invalid one.")
+# Any other path segment names no trigger: a 404 in the original's shape.
+TRIGGER_ID = OpenApiParameter("trigger_id", QUERY_ID_SCHEMA, OpenApiParameter.PATH)
 
 
 class LegacyTriggerView(LegacyView):
@@ -190,6 +193,7 @@ class LegacyTriggerFireView(LegacyTriggerView):
 
     @extend_schema(
         operation_id="legacy_trigger_fire",
+        parameters=[TRIGGER_ID],
         request=None,
         responses={200: MESSAGE, 401: UNAUTHORIZED, 404: ERROR},
     )
@@ -205,6 +209,7 @@ class LegacyTriggerTestView(LegacyTriggerView):
 
     @extend_schema(
         operation_id="legacy_trigger_test",
+        parameters=[TRIGGER_ID],
         request=None,
         responses={200: MESSAGE, 401: UNAUTHORIZED, 404: ERROR},
     )
@@ -218,6 +223,7 @@ class LegacyTriggerUpdateView(LegacyTriggerView):
 
     @extend_schema(
         operation_id="legacy_trigger_update",
+        parameters=[TRIGGER_ID],
         request=LegacyTriggerWriteSerializer(partial=True),
         responses={200: MESSAGE, 400: ERROR, 401: UNAUTHORIZED, 404: ERROR},
     )
@@ -234,6 +240,7 @@ class LegacyTriggerDeleteView(LegacyTriggerView):
 
     @extend_schema(
         operation_id="legacy_trigger_delete",
+        parameters=[TRIGGER_ID],
         responses={200: MESSAGE, 401: UNAUTHORIZED, 404: ERROR},
     )
     def delete(self, request, trigger_id: str):

@@ -4,7 +4,8 @@ from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from eventsys.api.filters import filter_time_range, query_id
+from eventsys.api.filters import QUERY_ID_SCHEMA, filter_time_range, query_id
+from eventsys.api.schema import error_response
 from triggers import services
 from triggers.models import ExecutionLog, Trigger
 from triggers.serializers import (
@@ -46,8 +47,9 @@ def filter_logs(queryset, params):
     return queryset
 
 
+_COMPLETED = error_response("The trigger has completed: it can no longer be paused or resumed.")
 _LOG_PARAMETERS = [
-    OpenApiParameter("trigger", int),
+    OpenApiParameter("trigger", QUERY_ID_SCHEMA),
     OpenApiParameter("state", str, enum=ExecutionLog.State.values),
     OpenApiParameter("source", str, enum=ExecutionLog.Source.values),
     OpenApiParameter("status", str, enum=ExecutionLog.DeliveryStatus.values),
@@ -114,12 +116,12 @@ class TriggerViewSet(viewsets.ModelViewSet):
         log = services.trigger_test(trigger=self.get_object())
         return Response(ExecutionLogSerializer(log).data)
 
-    @extend_schema(request=None, responses={200: TriggerSerializer})
+    @extend_schema(request=None, responses={200: TriggerSerializer, 409: _COMPLETED})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         return Response(TriggerSerializer(services.trigger_pause(trigger=self.get_object())).data)
 
-    @extend_schema(request=None, responses={200: TriggerSerializer})
+    @extend_schema(request=None, responses={200: TriggerSerializer, 409: _COMPLETED})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return Response(TriggerSerializer(services.trigger_resume(trigger=self.get_object())).data)

@@ -7,7 +7,7 @@ invalid fields.
 """
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -24,10 +24,6 @@ class AnyContentTypeDecimalJSONParser(DecimalJSONParser):
 
 
 _MESSAGE = inline_serializer("LegacyTransactionMessage", {"message": serializers.CharField()})
-_FIELD_ERRORS = inline_serializer(
-    "LegacyTransactionFieldErrors",
-    {"message": serializers.DictField(child=serializers.CharField(), help_text="One message per invalid field.")},
-)
 
 
 class LegacyTransactionView(LegacyView):
@@ -41,7 +37,7 @@ class LegacyTransactionView(LegacyView):
         request=TransactionInSerializer,
         responses={
             200: TransactionAnswerSerializer,
-            400: OpenApiResponse(_FIELD_ERRORS, description="Invalid fields, or a body that is not JSON."),
+            # 400 (one message per invalid field, or a body that is not JSON) is derived from legacy_error.
             401: _MESSAGE,
             429: _MESSAGE,
         },

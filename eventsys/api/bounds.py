@@ -89,7 +89,6 @@ def _at(where: str) -> str:
     return f"At {where}: " if where else ""
 
 
-
 def stored_instants_clamp(
     model, field: str, *, lowest: datetime | None = MIN_INSTANT, highest: datetime | None = MAX_INSTANT
 ) -> int:

@@ -6,7 +6,9 @@ Errors answer in DRF's shape: field errors as `{"field": ["message", …]}`, eve
 status and code.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,6 +21,10 @@ def exception_handler(exc, context):
         return Response(exc.payload(), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, Http404):  # as DRF's handler does, but before the code is added below
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
         detail = response.data.get("detail")

@@ -1,6 +1,6 @@
 """Serializer fields shared by the apps."""
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rest_framework import serializers
@@ -14,6 +14,17 @@ def zone_or_none(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):  # OSError: a name like "America" (a folder)
         return None
+
+
+def isoformat_in_zone(value: datetime, zone: ZoneInfo) -> str:
+    """`value` in ISO 8601 as the clocks of `zone` showed it. Before standard time a zone kept local
+    mean time, an offset in seconds (Asia/Kolkata +05:53:28) that RFC 3339 cannot write: such an
+    instant is written with its offset rounded to the minute instead (the same instant)."""
+    local = value.astimezone(zone)
+    offset = local.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        local = value.astimezone(timezone(timedelta(minutes=round(offset / timedelta(minutes=1)))))
+    return local.isoformat()
 
 
 class BoundedDateTimeField(serializers.DateTimeField):

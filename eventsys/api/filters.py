@@ -53,6 +53,8 @@ class StableOrderingFilter(OrderingFilter):
 
 
 _ID = re.compile(r"[0-9]{1,18}")
+# The OpenAPI schema of a query parameter read by query_id.
+QUERY_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
 
 
 def query_id(value: str) -> int | None:

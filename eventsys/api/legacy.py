@@ -11,7 +11,6 @@ import logging
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.openapi import AutoSchema
 from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from accounts.authentication import BearerAuthentication
 from accounts.models import User
 from eventsys.api.parsers import JSONParser
 from eventsys.api.renderers import JSONRenderer
+from eventsys.api.schema import AutoSchema, LegacySchemaMixin
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class LegacyDefaultOwnerAuthentication(authentication.BaseAuthentication):
         return user, None
 
 
-class LegacySchema(AutoSchema):
+class LegacySchema(LegacySchemaMixin, AutoSchema):
     def get_tags(self) -> list[str]:
         return ["legacy"]
 
