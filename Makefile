@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-fast bench lint format
+.PHONY: run test test-fast bench faults lint format
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test-fast: $(INSTALLED)
 ## Every benchmark under bench/, at its small size.
 bench: $(INSTALLED)
 	@set -e; for script in bench/*/run.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+## The fault suite (faults/run.py): workers, Redis and PostgreSQL connections killed under load; exits 1 on any loss.
+## `make faults SIZE=small ONLY=abd` is the version CI runs (ONLY picks scenarios; all four by default).
+SIZE ?= full
+ONLY ?= abcd
+faults: $(INSTALLED)
+	$(BIN)/python -m faults.run --size $(SIZE) --only $(ONLY)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

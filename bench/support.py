@@ -23,8 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def recreate_database(url: str) -> None:
-    """Drop and create the database `url` names, then apply the migrations to it."""
+def recreate_database(url: str, *, template: str | None = None) -> None:
+    """Drop and create the database `url` names, then apply the migrations to it; with `template` (the
+    name of a migrated database nobody is connected to) copy that instead, which takes a moment, not seconds."""
     import psycopg
     from psycopg import sql
 
@@ -32,6 +33,9 @@ def recreate_database(url: str) -> None:
     with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
         name = sql.Identifier(parts.path.lstrip("/"))
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        if template:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(name, sql.Identifier(template)))
+            return
         conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -71,28 +75,55 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int, threads: int) -> Iterator[int]:
+def gunicorn(env: dict[str, str], *, workers: int, threads: int, log: Path | None = None) -> Iterator[int]:
     """Run eventsys under gunicorn as deployed (ROOT/gunicorn.conf.py: gthread, keep-alive) with this many
-    workers and threads on a free port; yields the port, stops it afterwards."""
+    workers and threads on a free port; yields the port, stops it afterwards. Its output goes to `log`, if given."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    with open(log or os.devnull, "wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--threads", str(threads)],
+            cwd=ROOT, env=env, stdout=output, stderr=output,
+        )  # fmt: skip
     try:
         wait_for_port(port)
         yield port
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+async def _exchange(reader, writer, path: str, token: str, body: bytes) -> tuple[int, bool]:
+    """POST one body on an open connection: (status, whether the server closes the connection)."""
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
+        + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    length, closing = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            closing = True
+    await reader.readexactly(length)
+    return status, closing
 
 
 async def _keep_alive_client(
-    port: int, path: str, token: str, connection, work: asyncio.Queue, due, latencies, statuses
+    port: int, path: str, token: str, connection, work: asyncio.Queue, due, latencies, statuses, outcomes=None
 ):
     """Send (index, body) pairs from `work` over one open keep-alive connection until it is empty. With
-    `due` (index -> perf_counter time) a request waits for its time and its latency runs from then."""
+    `due` (index -> perf_counter time) a request waits for its time and its latency runs from then.
+    With `outcomes` (a list) each request adds (index, status, sent, answered; epoch s) to it, and a
+    connection that breaks mid-request counts as status 0 and is opened again instead of ending the run."""
     reader, writer = connection
     try:
         while not work.empty():
@@ -102,23 +133,17 @@ async def _keep_alive_client(
                 if (wait := due(index) - started) > 0:
                     await asyncio.sleep(wait)
                 started = due(index)
-            writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
-                + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-            status = int((await reader.readline()).split()[1])
-            length, closing = 0, False
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-                elif name.lower() == "connection" and value.strip().lower() == "close":
-                    closing = True
-            await reader.readexactly(length)
+            sent = time.time()
+            try:
+                status, closing = await _exchange(reader, writer, path, token, body)
+            except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+                if outcomes is None:
+                    raise
+                status, closing = 0, True
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
+            if outcomes is not None:
+                outcomes.append((index, status, sent, time.time()))
             if closing:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -127,7 +152,14 @@ async def _keep_alive_client(
 
 
 def post_all(
-    port: int, path: str, token: str, bodies: list[bytes], clients: int, *, rate: float | None = None
+    port: int,
+    path: str,
+    token: str,
+    bodies: list[bytes],
+    clients: int,
+    *,
+    rate: float | None = None,
+    outcomes: list | None = None,
 ) -> tuple[float, list[float], dict]:
     """POST every body over `clients` keep-alive connections: (seconds, sorted latencies, statuses).
 
@@ -136,6 +168,7 @@ def post_all(
     With `rate` (requests per second) it is open: body i is due at start + i / rate, the next free
     client sends it then, and its latency runs from when it was due, so a stalled server also charges
     the requests queued behind it (no coordinated omission). That is the latency at a given load.
+    With `outcomes` (a list) every request's (index, status, sent, answered) is added to it (faults/).
     """
 
     async def run():
@@ -149,7 +182,10 @@ def post_all(
         started = time.perf_counter()
         due = (lambda index: started + index / rate) if rate else None
         await asyncio.gather(
-            *(_keep_alive_client(port, path, token, conn, work, due, latencies, statuses) for conn in connections)
+            *(
+                _keep_alive_client(port, path, token, conn, work, due, latencies, statuses, outcomes)
+                for conn in connections
+            )
         )
         return time.perf_counter() - started, sorted(latencies), statuses
 
@@ -281,11 +317,11 @@ def check_alive(processes, log_dir: Path) -> None:
 
 
 def wait_ready(processes, log_dir: Path, timeout: float = 60) -> None:
-    """Every worker is ready and one has run a triggers.dispatch sent by beat."""
+    """Every worker is ready and one has run a triggers.dispatch sent by beat (a process named *beat* is a beat)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check_alive(processes, log_dir)
-        logs = [(log_dir / f"{name}.log").read_text(errors="replace") for name, _ in processes if name != "beat"]
+        logs = [(log_dir / f"{name}.log").read_text(errors="replace") for name, _ in processes if "beat" not in name]
         if all(" ready." in text for text in logs) and any("triggers.dispatch[" in text for text in logs):
             return
         time.sleep(0.2)
