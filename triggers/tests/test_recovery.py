@@ -14,10 +14,11 @@ from eventsys.http import DELIVERY_HEADER, Outcome
 from eventsys.ops import workers
 from eventsys.ops.models import WorkerInstance
 from triggers.models import DeliveryQueueMark, ExecutionLog
-from triggers.services import deliveries_requeue, delivery_attempt, trigger_create, trigger_fire
+from triggers.services import deliveries_requeue, delivery_attempt, trigger_fire
 from triggers.services.enqueue import delivery_queue_name, delivery_queue_probe_send
 from triggers.services.triggers import new_execution_log
 from triggers.tasks import deliver, deliver_many, queue_probe, sweep
+from triggers.tests.test_delivery import api_trigger as make_api_trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -120,16 +121,8 @@ def cluster(broker, clock, django_capture_on_commit_callbacks):
 
 
 def api_trigger(owner, url, **fields):
-    defaults = {
-        "name": "hook",
-        "kind": "api",
-        "api_endpoint": url,
-        "api_payload": {"hello": "world"},
-        "schedule_type": "interval",
-        "schedule_time": NOW + timedelta(hours=1),
-        "interval": 1,
-    }
-    return trigger_create(owner=owner, **{**defaults, **fields})
+    """An interval trigger whose first slot is an hour away: only the firings a test makes happen."""
+    return make_api_trigger(owner, url, **{"schedule_time": NOW + timedelta(hours=1), **fields})
 
 
 def fire(trigger, capture) -> ExecutionLog:
