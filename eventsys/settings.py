@@ -284,6 +284,8 @@ else:
     # Deliveries held by a worker killed with SIGKILL do not wait for it: the sweeper re-sends them
     # within seconds (worker heartbeats and the queue probe, triggers/services/delivery.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        CELERY_BROKER_TRANSPORT = "eventsys.broker:Transport"  # kombu's, surviving a Redis outage
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
