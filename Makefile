@@ -31,7 +31,7 @@ bench: $(INSTALLED)
 	@set -e; for script in bench/*/run.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 ## The fault suite (faults/run.py): workers, Redis and PostgreSQL connections killed under load; exits 1 on any loss.
-## `make faults SIZE=small ONLY=abd` is the version CI runs (ONLY picks scenarios; all four by default).
+## `make faults SIZE=small` is the version CI runs; ONLY=ab picks scenarios (all four by default).
 SIZE ?= full
 ONLY ?= abcd
 faults: $(INSTALLED)
