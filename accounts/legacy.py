@@ -14,17 +14,18 @@ from rest_framework.response import Response
 
 from accounts import services
 from accounts.services import InvalidCredentials
+from eventsys.api.fields import StrictCharField, StrictEmailField, StrictIntegerField
 from eventsys.api.legacy import LegacyView
 
 
 class UsernameCredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(trim_whitespace=False)
 
 
 class EmailCredentialsSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(trim_whitespace=False)
+    email = StrictEmailField()
+    password = StrictCharField(trim_whitespace=False)
 
 
 CREDENTIALS = PolymorphicProxySerializer(
@@ -32,7 +33,7 @@ CREDENTIALS = PolymorphicProxySerializer(
     serializers=[UsernameCredentialsSerializer, EmailCredentialsSerializer],
     resource_type_field_name=None,
 )
-MESSAGE = inline_serializer("LegacyMessage", {"message": serializers.CharField()})
+MESSAGE = inline_serializer("LegacyMessage", {"message": StrictCharField()})
 
 
 def _is_email_client(data) -> bool:
@@ -88,15 +89,13 @@ class LegacyLoginView(LegacyAuthView):
             200: inline_serializer(
                 "LegacyUsernameLogin",
                 {
-                    "message": serializers.CharField(),
-                    "token": serializers.CharField(),
-                    "user_id": serializers.IntegerField(),
+                    "message": StrictCharField(),
+                    "token": StrictCharField(),
+                    "user_id": StrictIntegerField(),
                 },
             ),
             201: OpenApiResponse(
-                inline_serializer(
-                    "LegacyEmailLogin", {"message": serializers.CharField(), "token": serializers.CharField()}
-                ),
+                inline_serializer("LegacyEmailLogin", {"message": StrictCharField(), "token": StrictCharField()}),
                 description="The e-mail client's answer (Kryptolert answered 201).",
             ),
             401: MESSAGE,

@@ -1,36 +1,38 @@
 from rest_framework import serializers
 
 from accounts.models import ApiToken, User
+from eventsys.api.fields import StrictCharField, StrictEmailField
+from eventsys.api.serializers import ModelSerializer
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+    email = StrictEmailField(required=False, allow_blank=True, default="")
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
 
 
 class TokenPairSerializer(serializers.Serializer):
-    access = serializers.CharField(read_only=True)
-    refresh = serializers.CharField(read_only=True)
+    access = StrictCharField(read_only=True)
+    refresh = StrictCharField(read_only=True)
 
 
 class LogoutSerializer(serializers.Serializer):
-    refresh = serializers.CharField()
+    refresh = StrictCharField()
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "email", "first_name", "last_name", "date_joined", "last_login", "is_staff"]
         read_only_fields = ["id", "username", "date_joined", "last_login", "is_staff"]
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "prefix", "created_at", "last_used_at"]
@@ -38,7 +40,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
-    token = serializers.CharField(read_only=True, help_text="The plaintext token. Shown once; store it now.")
+    token = StrictCharField(read_only=True, help_text="The plaintext token. Shown once; store it now.")
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]

@@ -4,19 +4,26 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from alerts.models import AlertRule, PriceAlert, PriceTick, Transaction, TransactionAlert, TransactionType
-from eventsys.api.fields import BoundedDateTimeField
+from eventsys.api.fields import (
+    BoundedDateTimeField,
+    ExactDecimalField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from eventsys.api.serializers import ModelSerializer
 
 _CURRENCY = re.compile(r"[a-z]{2,10}")
 
 
-class PriceAlertSerializer(serializers.ModelSerializer):
+class PriceAlertSerializer(ModelSerializer):
     """`coin` takes a CoinGecko id (bitcoin) or a symbol (btc; shared symbols go to the best market-cap
     rank); `direction` may be left out to be inferred from the latest price."""
 
-    coin = serializers.CharField(max_length=100)
-    target_price = serializers.DecimalField(max_digits=30, decimal_places=8, coerce_to_string=True)
+    coin = StrictCharField(max_length=100)
+    target_price = ExactDecimalField(max_digits=30, decimal_places=8, coerce_to_string=True)
     direction = serializers.ChoiceField(choices=PriceAlert.Direction.choices, required=False)
-    rearm_band_percent = serializers.DecimalField(
+    rearm_band_percent = ExactDecimalField(
         max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal("99.99"), required=False
     )
     expires_at = BoundedDateTimeField(required=False, allow_null=True)
@@ -51,7 +58,7 @@ class PriceAlertSerializer(serializers.ModelSerializer):
         return value
 
 
-class PriceTickSerializer(serializers.ModelSerializer):
+class PriceTickSerializer(ModelSerializer):
     class Meta:
         model = PriceTick
         fields = ["coin", "currency", "price", "source_updated_at", "fetched_at"]
@@ -60,20 +67,20 @@ class PriceTickSerializer(serializers.ModelSerializer):
 
 class TransactionInSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=TransactionType.choices)
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
-    user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    time = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    idempotency_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    amount = ExactDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    user_id = StrictIntegerField(min_value=1, max_value=2**63 - 1)
+    time = StrictIntegerField(min_value=0, max_value=2**63 - 1)
+    idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class TransactionAnswerSerializer(serializers.Serializer):
-    alert = serializers.BooleanField()
-    alert_codes = serializers.ListField(child=serializers.IntegerField())
-    user_id = serializers.IntegerField()
+    alert = StrictBooleanField()
+    alert_codes = serializers.ListField(child=StrictIntegerField())
+    user_id = StrictIntegerField()
 
 
-class TransactionSerializer(serializers.ModelSerializer):
-    user_id = serializers.IntegerField(source="customer.external_id", read_only=True)
+class TransactionSerializer(ModelSerializer):
+    user_id = StrictIntegerField(source="customer.external_id", read_only=True)
 
     class Meta:
         model = Transaction
@@ -81,9 +88,9 @@ class TransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TransactionAlertSerializer(serializers.ModelSerializer):
-    user_id = serializers.IntegerField(source="customer.external_id", read_only=True)
-    transaction_id = serializers.IntegerField(read_only=True)
+class TransactionAlertSerializer(ModelSerializer):
+    user_id = StrictIntegerField(source="customer.external_id", read_only=True)
+    transaction_id = StrictIntegerField(read_only=True)
     evidence = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -92,7 +99,7 @@ class TransactionAlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AlertRuleSerializer(serializers.ModelSerializer):
+class AlertRuleSerializer(ModelSerializer):
     class Meta:
         model = AlertRule
         fields = [

@@ -9,10 +9,12 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from events import ingestion
 from events.models import IngestedEvent
+from eventsys.api.fields import StrictCharField, StrictIntegerField
 from eventsys.api.filters import filter_time_range
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
 from eventsys.api.schema import error_response
+from eventsys.api.serializers import ModelSerializer
 from eventsys.api.throttling import FixedWindowMixin
 
 
@@ -34,7 +36,7 @@ class ApiTokenRateThrottle(FixedWindowMixin, SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
-class IngestedEventSerializer(serializers.ModelSerializer):
+class IngestedEventSerializer(ModelSerializer):
     class Meta:
         model = IngestedEvent
         fields = [
@@ -52,17 +54,17 @@ class IngestedEventSerializer(serializers.ModelSerializer):
 _Receipt = inline_serializer(
     "IngestReceipt",
     {
-        "index": serializers.IntegerField(),
+        "index": StrictIntegerField(),
         "status": serializers.ChoiceField(choices=["accepted", "duplicate"]),
-        "id": serializers.IntegerField(),
-        "idempotency_key": serializers.CharField(),
+        "id": StrictIntegerField(),
+        "idempotency_key": StrictCharField(),
     },
 )
 _IngestResponse = inline_serializer(
     "IngestResponse",
     {
-        "accepted": serializers.IntegerField(),
-        "duplicates": serializers.IntegerField(),
+        "accepted": StrictIntegerField(),
+        "duplicates": StrictIntegerField(),
         "receipts": serializers.ListField(child=_Receipt),
     },
 )

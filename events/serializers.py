@@ -3,10 +3,19 @@ from zoneinfo import ZoneInfo
 from rest_framework import serializers
 
 from events.models import Attendee, Event
-from eventsys.api.fields import TimeZoneField, WallClockDateTimeField, isoformat_in_zone, wall_clock_to_utc
+from eventsys.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    TimeZoneField,
+    WallClockDateTimeField,
+    isoformat_in_zone,
+    wall_clock_to_utc,
+)
+from eventsys.api.serializers import ModelSerializer
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(ModelSerializer):
     """Times with an offset are taken as given; times without one are read in the event's `timezone`.
 
     Responses render times in the event's zone, or in the zone asked for with `?tz=Area/City`.
@@ -15,8 +24,8 @@ class EventSerializer(serializers.ModelSerializer):
     start_time = WallClockDateTimeField()
     end_time = WallClockDateTimeField()
     timezone = TimeZoneField(required=False, default="UTC")
-    max_capacity = serializers.IntegerField(min_value=1, max_value=1_000_000)
-    seats_left = serializers.IntegerField(read_only=True)
+    max_capacity = StrictIntegerField(min_value=1, max_value=1_000_000)
+    seats_left = StrictIntegerField(read_only=True)
 
     class Meta:
         model = Event
@@ -58,8 +67,8 @@ class EventSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class AttendeeSerializer(serializers.ModelSerializer):
-    waitlist = serializers.BooleanField(
+class AttendeeSerializer(ModelSerializer):
+    waitlist = StrictBooleanField(
         write_only=True, required=False, default=False, help_text="Join the waiting list if the event is full."
     )
     position = serializers.SerializerMethodField(help_text="Place on the waiting list (waitlisted only).")
@@ -83,7 +92,7 @@ class AttendeeSerializer(serializers.ModelSerializer):
 
 
 class AttendeeRegisteredSerializer(AttendeeSerializer):
-    cancel_token = serializers.CharField(
+    cancel_token = StrictCharField(
         read_only=True, help_text="Cancels this registration (DELETE …/attendees/{id}/?cancel_token=). Shown once."
     )
 

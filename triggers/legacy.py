@@ -25,7 +25,13 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from eventsys.api.fields import StorableJSONField
+from eventsys.api.fields import (
+    StorableJSONField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictURLField,
+)
 from eventsys.api.filters import QUERY_ID_SCHEMA, query_id
 from eventsys.api.legacy import LegacyView
 from triggers import services
@@ -53,10 +59,18 @@ class JSONValueOrTextField(StorableJSONField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]})
+class OneOrZeroFlagField(StrictBooleanField):
+    """true or false, or 1 or 0: the original's list shows the flag as 1 or 0, so a client may send it back so."""
+
+    json_types = (bool, int)
+
+
 class LegacyTriggerWriteSerializer(TriggerSerializer):
     """The original's body. `interval` is in minutes; `name` and `timezone` are optional additions."""
 
-    name = serializers.CharField(required=False, max_length=200, help_text="Defaults to 'Untitled trigger'.")
+    name = StrictCharField(required=False, max_length=200, help_text="Defaults to 'Untitled trigger'.")
+    is_recurring = OneOrZeroFlagField(required=False, default=False)
     api_payload = JSONValueOrTextField(required=False, allow_null=True)
 
     class Meta(TriggerSerializer.Meta):
@@ -87,15 +101,15 @@ class LegacyTriggerSerializer(serializers.Serializer):
     is_recurring = serializers.SerializerMethodField(help_text="1 or 0")
     schedule_time = serializers.SerializerMethodField(help_text="Without an offset, in the trigger's time zone")
     status = serializers.ChoiceField(choices=Trigger.Status.choices, read_only=True)
-    trigger_id = serializers.IntegerField(source="pk", read_only=True)
+    trigger_id = StrictIntegerField(source="pk", read_only=True)
     trigger_type = serializers.ChoiceField(source="kind", choices=Trigger.Kind.choices, read_only=True)
-    user_id = serializers.IntegerField(source="owner_id", read_only=True)
+    user_id = StrictIntegerField(source="owner_id", read_only=True)
 
-    @extend_schema_field(serializers.URLField(allow_null=True))
+    @extend_schema_field(StrictURLField(allow_null=True))
     def get_api_endpoint(self, trigger: Trigger) -> str | None:
         return trigger.api_endpoint or None
 
-    @extend_schema_field(serializers.CharField())
+    @extend_schema_field(StrictCharField())
     def get_created_at(self, trigger: Trigger) -> str:
         return f"{trigger.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
@@ -106,24 +120,24 @@ class LegacyTriggerSerializer(serializers.Serializer):
         minutes = trigger.interval_delta / _MINUTE
         return int(minutes) if minutes.is_integer() else minutes
 
-    @extend_schema_field(serializers.IntegerField(min_value=0, max_value=1))
+    @extend_schema_field(StrictIntegerField(min_value=0, max_value=1))
     def get_is_recurring(self, trigger: Trigger) -> int:
         return int(trigger.schedule_type != Trigger.ScheduleType.ONE_OFF)
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(StrictCharField(allow_null=True))
     def get_schedule_time(self, trigger: Trigger) -> str | None:
         if trigger.schedule_time is None:
             return None
         return trigger.schedule_time.astimezone(ZoneInfo(trigger.timezone)).replace(tzinfo=None).isoformat()
 
 
-MESSAGE = inline_serializer("LegacyTriggerMessage", {"message": serializers.CharField()})
+MESSAGE = inline_serializer("LegacyTriggerMessage", {"message": StrictCharField()})
 ERROR = inline_serializer(
     "LegacyTriggerError",
     {
-        "error": serializers.CharField(),
+        "error": StrictCharField(),
         "errors": serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()), required=False, help_text="Per field"
+            child=serializers.ListField(child=StrictCharField()), required=False, help_text="Per field"
         ),
     },
 )

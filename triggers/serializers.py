@@ -3,12 +3,22 @@ from zoneinfo import ZoneInfo
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from eventsys.api.fields import StorableJSONField, TimeZoneField, WallClockDateTimeField, wall_clock_to_utc
+from eventsys.api.fields import (
+    StorableJSONField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictURLField,
+    TimeZoneField,
+    WallClockDateTimeField,
+    wall_clock_to_utc,
+)
+from eventsys.api.serializers import ModelSerializer
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services import trigger_upcoming
 
 
-class TriggerSerializer(serializers.ModelSerializer):
+class TriggerSerializer(ModelSerializer):
     """The original service's field names, plus cron, time zone, end time, run limit and misfire policy.
 
     Times without an offset are read in `timezone` (UTC unless given).
@@ -17,11 +27,11 @@ class TriggerSerializer(serializers.ModelSerializer):
     trigger_type = serializers.ChoiceField(source="kind", choices=Trigger.Kind.choices)
     schedule_time = WallClockDateTimeField(required=False, allow_null=True)
     end_at = WallClockDateTimeField(required=False, allow_null=True)
-    is_recurring = serializers.BooleanField(required=False, default=False)
-    interval = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
-    cron = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    is_recurring = StrictBooleanField(required=False, default=False)
+    interval = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    cron = StrictCharField(required=False, allow_blank=True, max_length=120)
     timezone = TimeZoneField(required=False, default="UTC")
-    api_endpoint = serializers.URLField(required=False, allow_blank=True, max_length=2000)
+    api_endpoint = StrictURLField(required=False, allow_blank=True, max_length=2000)
     api_payload = StorableJSONField(required=False, allow_null=True)
     next_runs = serializers.SerializerMethodField()
 
@@ -117,7 +127,7 @@ class TriggerSerializer(serializers.ModelSerializer):
 
 
 class TriggerCreatedSerializer(TriggerSerializer):
-    signing_secret = serializers.CharField(
+    signing_secret = StrictCharField(
         read_only=True, help_text="HMAC key for X-Eventsys-Signature. Shown once; rotate with rotate-secret/."
     )
 
@@ -126,18 +136,18 @@ class TriggerCreatedSerializer(TriggerSerializer):
 
 
 class SigningSecretSerializer(serializers.Serializer):
-    signing_secret = serializers.CharField(read_only=True)
+    signing_secret = StrictCharField(read_only=True)
 
 
-class DeliveryAttemptSerializer(serializers.ModelSerializer):
+class DeliveryAttemptSerializer(ModelSerializer):
     class Meta:
         model = DeliveryAttempt
         fields = ["number", "started_at", "outcome", "response_status", "latency_ms", "error", "response_excerpt"]
         read_only_fields = fields
 
 
-class ExecutionLogSerializer(serializers.ModelSerializer):
-    trigger_id = serializers.IntegerField(read_only=True)
+class ExecutionLogSerializer(ModelSerializer):
+    trigger_id = StrictIntegerField(read_only=True)
 
     class Meta:
         model = ExecutionLog

@@ -8,19 +8,27 @@ it deleted, which is what `fetch_all/DELETED` lists. Every route needs a token, 
 did: in `x-access-token` as its clients sent it, or as `Authorization: Bearer …`.
 """
 
+import re
 from decimal import Decimal
 
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import path
 from django.utils.http import http_date
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from alerts.models import Coin, PriceAlert
 from alerts.serializers import PriceAlertSerializer
 from alerts.services import price_alerts
+from eventsys.api.fields import StrictCharField, StrictIntegerField
 from eventsys.api.legacy import AnyContentTypeJSONParser, LegacyView, legacy_page
 from eventsys.api.parsers import DecimalJSONParser
 
@@ -46,17 +54,29 @@ class LegacyAlertCreateSerializer(PriceAlertSerializer):
         fields = ["coin", "target_price"]
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+$"}]})
+class IdOrDigitsField(StrictIntegerField):
+    """An id as a number or as its digits in text: the original's clients sent either."""
+
+    json_types = (int, str)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(r"[0-9]+", data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class LegacyAlertDeleteSerializer(serializers.Serializer):
-    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    id = IdOrDigitsField(min_value=1, max_value=2**63 - 1)
 
 
 class LegacyAlertSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    coin = serializers.CharField(
+    id = StrictIntegerField()
+    coin = StrictCharField(
         source="symbol", help_text="The coin's symbol (its CoinGecko id if it has left the catalogue)"
     )
     target_price = serializers.SerializerMethodField()
-    user_id = serializers.IntegerField(source="owner_id")
+    user_id = StrictIntegerField(source="owner_id")
     status = serializers.SerializerMethodField()
     created = serializers.SerializerMethodField()
 
@@ -74,12 +94,12 @@ class LegacyAlertSerializer(serializers.Serializer):
         return http_date(alert.created_at.timestamp())
 
 
-MESSAGE = inline_serializer("LegacyAlertMessage", {"message": serializers.CharField()})
+MESSAGE = inline_serializer("LegacyAlertMessage", {"message": StrictCharField()})
 ERROR = inline_serializer(
     "LegacyAlertError",
     {
-        "message": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
+        "message": StrictCharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=StrictCharField()), required=False),
     },
 )
 ALERTS = inline_serializer("LegacyAlertList", {"message": LegacyAlertSerializer(many=True)})

@@ -8,11 +8,11 @@ invalid fields.
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
 from rest_framework.response import Response
 
 from alerts.serializers import TransactionAnswerSerializer, TransactionInSerializer
 from alerts.services import transactions
+from eventsys.api.fields import StrictCharField
 from eventsys.api.legacy import LegacyView
 from eventsys.api.parsers import DecimalJSONParser
 
@@ -23,7 +23,7 @@ class AnyContentTypeDecimalJSONParser(DecimalJSONParser):
     media_type = "*/*"
 
 
-_MESSAGE = inline_serializer("LegacyTransactionMessage", {"message": serializers.CharField()})
+_MESSAGE = inline_serializer("LegacyTransactionMessage", {"message": StrictCharField()})
 
 
 class LegacyTransactionView(LegacyView):

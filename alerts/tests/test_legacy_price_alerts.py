@@ -433,6 +433,7 @@ def test_the_page_size_is_capped_by_api_max_page_size(api_client, alice, access_
         ("/alerts/fetch_all/?page=99999999999999999999", "page"),
         ("/alerts/fetch_all?limit=0", "limit"),
         ("/alerts/fetch_all?limit=lots", "limit"),
+        ("/alerts/fetch_all/CREATED?limit=", "limit"),
         ("/alerts/fetch_all/CREATED?sort=id", "sort"),
     ],
 )

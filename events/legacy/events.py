@@ -22,7 +22,13 @@ from rest_framework.response import Response
 from events import services
 from events.models import Attendee, Event
 from events.serializers import AttendeeSerializer, EventSerializer
-from eventsys.api.fields import TimeZoneField, WallClockDateTimeField
+from eventsys.api.fields import (
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+    TimeZoneField,
+    WallClockDateTimeField,
+)
 from eventsys.api.filters import query_id
 from eventsys.api.legacy import LegacyView, legacy_page
 
@@ -59,12 +65,12 @@ class LegacyEventRegisterSerializer(serializers.Serializer):
 
 
 class LegacyEventSectionSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    location = serializers.CharField()
-    start_time = serializers.CharField(help_text="YYYY-MM-DD HH:MM in the event's zone")
-    end_time = serializers.CharField(help_text="YYYY-MM-DD HH:MM in the event's zone")
-    max_capacity = serializers.IntegerField()
+    id = StrictCharField()
+    name = StrictCharField()
+    location = StrictCharField()
+    start_time = StrictCharField(help_text="YYYY-MM-DD HH:MM in the event's zone")
+    end_time = StrictCharField(help_text="YYYY-MM-DD HH:MM in the event's zone")
+    max_capacity = StrictIntegerField()
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -75,23 +81,23 @@ class LegacyEventSectionSerializer(serializers.Serializer):
 
 
 class LegacyEventAttendeeSectionSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    email = serializers.EmailField()
-    event_id = serializers.CharField()
+    id = StrictCharField()
+    name = StrictCharField()
+    email = StrictEmailField()
+    event_id = StrictCharField()
 
 
 ERROR = inline_serializer(
     "LegacyEventError",
     {
-        "message": serializers.CharField(),
-        "status": serializers.CharField(default="error"),
+        "message": StrictCharField(),
+        "status": StrictCharField(default="error"),
         "errors": serializers.DictField(
-            child=serializers.ListField(child=serializers.CharField()), required=False, help_text="Invalid input only"
+            child=serializers.ListField(child=StrictCharField()), required=False, help_text="Invalid input only"
         ),
     },
 )
-STATUS = inline_serializer("LegacyEventStatus", {"message": serializers.CharField(), "status": serializers.CharField()})
+STATUS = inline_serializer("LegacyEventStatus", {"message": StrictCharField(), "status": StrictCharField()})
 EVENT_ID_PARAMETER = OpenApiParameter("event_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Our event id")
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="From 1 (default 1)"),
@@ -136,7 +142,7 @@ class LegacyEventsView(LegacyEventsBaseView):
         responses={
             200: inline_serializer(
                 "LegacyEventList",
-                {"message": serializers.CharField(), "sections": LegacyEventSectionSerializer(many=True)},
+                {"message": StrictCharField(), "sections": LegacyEventSectionSerializer(many=True)},
             ),
             400: ERROR,
             401: ERROR,
@@ -153,9 +159,7 @@ class LegacyEventsView(LegacyEventsBaseView):
         description="Create an event organised by the caller (a token, or LEGACY_DEFAULT_OWNER).",
         request=LegacyEventCreateSerializer,
         responses={
-            201: inline_serializer(
-                "LegacyEventCreated", {"message": serializers.CharField(), "event": serializers.CharField()}
-            ),
+            201: inline_serializer("LegacyEventCreated", {"message": StrictCharField(), "event": StrictCharField()}),
             400: ERROR,
             401: ERROR,
         },
@@ -206,7 +210,7 @@ class LegacyEventAttendeesView(LegacyEventsBaseView):
         responses={
             200: inline_serializer(
                 "LegacyEventAttendeeList",
-                {"message": serializers.CharField(), "sections": LegacyEventAttendeeSectionSerializer(many=True)},
+                {"message": StrictCharField(), "sections": LegacyEventAttendeeSectionSerializer(many=True)},
             ),
             400: ERROR,
             401: ERROR,

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from accounts.models import ApiToken
 from events import ingestion
 from events.ingestion_views import ApiTokenRateThrottle
-from eventsys.api.fields import StorableJSONField
+from eventsys.api.fields import StorableJSONField, StrictCharField
 from eventsys.api.legacy import LegacyView
 from eventsys.api.throttling import UserRateThrottle
 from eventsys.ops.services import readiness_report
@@ -30,7 +30,7 @@ READY_CHECKS = ("database", "broker")
 
 
 class LegacyIngestEventSerializer(serializers.Serializer):
-    event_type = serializers.CharField(max_length=100)
+    event_type = StrictCharField(max_length=100)
     event_payload = StorableJSONField(help_text="A string in the original; any JSON value is stored as sent.")
 
 
@@ -40,7 +40,7 @@ _EVENT_BODY = PolymorphicProxySerializer(
     resource_type_field_name=None,
     many=False,
 )
-_DETAIL = inline_serializer("LegacyIngestDetail", {"detail": serializers.CharField()})
+_DETAIL = inline_serializer("LegacyIngestDetail", {"detail": StrictCharField()})
 _VALIDATION_ERROR = inline_serializer(
     "LegacyIngestValidationError",
     {
@@ -49,8 +49,8 @@ _VALIDATION_ERROR = inline_serializer(
                 "LegacyIngestFieldError",
                 {
                     "loc": serializers.ListField(child=serializers.JSONField()),
-                    "msg": serializers.CharField(),
-                    "type": serializers.CharField(),
+                    "msg": StrictCharField(),
+                    "type": StrictCharField(),
                 },
             )
         )
@@ -69,7 +69,7 @@ class LegacyIngestReadyView(LegacyView):
         operation_id="legacy_ingest_ready",
         request=None,
         responses={
-            200: inline_serializer("LegacyIngestReady", {"status": serializers.CharField()}),
+            200: inline_serializer("LegacyIngestReady", {"status": StrictCharField()}),
             503: _DETAIL,
         },
     )
@@ -97,7 +97,7 @@ class LegacyIngestEventView(LegacyView):
         operation_id="legacy_ingest_event",
         request=_EVENT_BODY,
         responses={
-            200: inline_serializer("LegacyIngestAccepted", {"status_code": serializers.CharField()}),
+            200: inline_serializer("LegacyIngestAccepted", {"status_code": StrictCharField()}),
             401: _DETAIL,
             409: OpenApiResponse(_DETAIL, description="An idempotency key was reused for another event."),
             413: _DETAIL,

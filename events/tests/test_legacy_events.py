@@ -342,7 +342,9 @@ def test_bad_registrations_are_400_naming_the_field(api_client, alice, body, fie
     assert not Attendee.objects.exists()
 
 
-@pytest.mark.parametrize("query", ["page=0", "page=x", "limit=0", "limit=-1", "limit=ten", "page=10000000000000"])
+@pytest.mark.parametrize(
+    "query", ["page=0", "page=x", "page=", "limit=0", "limit=-1", "limit=ten", "limit=", "page=10000000000000"]
+)
 def test_bad_paging_is_400(api_client, alice, access_token, query):
     event = make_event(alice)
     for url, headers in (

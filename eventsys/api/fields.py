@@ -1,9 +1,11 @@
 """Serializer fields shared by the apps."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from eventsys.api.bounds import INSTANT_RANGE_MESSAGE, instant_error, json_value_error
 
@@ -56,7 +58,73 @@ class StorableJSONField(serializers.JSONField):
         return value
 
 
-class TimeZoneField(serializers.CharField):
+def sent_as_form(field: serializers.Field) -> bool:
+    """Form and query-string input is text whatever it means; only JSON can say number, text or boolean."""
+    return html.is_html_input(getattr(field.root, "initial_data", None))
+
+
+class JSONTypeMixin:
+    """Takes only the JSON type the schema names. DRF reads a JSON number as text ("5") and text as a
+    number or boolean ("5", "true"), so a client's type error would be stored as something it did
+    not send; form input, all text, keeps DRF's parsing."""
+
+    json_types: tuple[type, ...]
+    json_type_message: str
+
+    def to_internal_value(self, data):
+        if not sent_as_form(self) and not self.is_json_type(data):
+            raise serializers.ValidationError(self.json_type_message, code="invalid")
+        return super().to_internal_value(data)
+
+    def is_json_type(self, data) -> bool:
+        if isinstance(data, bool):  # a bool is an int to Python, never to JSON
+            return bool in self.json_types
+        return isinstance(data, self.json_types)
+
+
+class JSONTextMixin(JSONTypeMixin):
+    json_types = (str,)
+    json_type_message = "Not a valid string."
+
+
+class StrictCharField(JSONTextMixin, serializers.CharField):
+    """Text, and only text: a JSON number is refused, not read as its digits."""
+
+
+class StrictEmailField(JSONTextMixin, serializers.EmailField):
+    pass
+
+
+class StrictURLField(JSONTextMixin, serializers.URLField):
+    pass
+
+
+class StrictBooleanField(JSONTypeMixin, serializers.BooleanField):
+    """true or false; not 0, 1 or "true"."""
+
+    json_types = (bool,)
+    json_type_message = "Must be true or false."
+
+
+class StrictIntegerField(JSONTypeMixin, serializers.IntegerField):
+    """A JSON integer; not "5" (a number with no fraction, 5.0, is the integer JSON Schema says it is;
+    eventsys.api.parsers.DecimalJSONParser reads it as a Decimal)."""
+
+    json_types = (int, float, Decimal)
+    json_type_message = "A valid integer is required."
+
+
+class ExactDecimalField(serializers.DecimalField):
+    """An exact decimal, given as text ("42.50", which keeps every digit) or as a JSON number; the
+    schema says both (eventsys.api.schema)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TimeZoneField(StrictCharField):
     """An IANA time zone name such as Europe/London."""
 
     def __init__(self, **kwargs):

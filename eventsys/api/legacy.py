@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import BearerAuthentication
 from accounts.models import User
+from eventsys.api.fields import StrictIntegerField
 from eventsys.api.parsers import JSONParser
 from eventsys.api.renderers import JSONRenderer
 from eventsys.api.schema import AutoSchema, LegacySchemaMixin
@@ -130,8 +131,15 @@ class LegacyView(APIView):
 class LegacyPageSerializer(serializers.Serializer):
     """The originals' `?page=` (from 1) and `?limit=` (capped at API_MAX_PAGE_SIZE)."""
 
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    limit = serializers.IntegerField(min_value=1, required=False)
+    page = StrictIntegerField(min_value=1, max_value=1_000_000, default=1)
+    limit = StrictIntegerField(min_value=1, required=False)
+
+    def to_internal_value(self, data):
+        # DRF reads an empty form box as no value; an empty `?limit=` is a client's mistake, as in /api/v1/.
+        blank = {name: ["A valid integer is required."] for name in self.fields if data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
 
 
 def legacy_page(query_params, *, default_limit: int | None = None) -> slice:

@@ -16,6 +16,7 @@ from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 
@@ -147,6 +148,20 @@ class AutoSchema(openapi.AutoSchema):
         )
 
     # --- Fields ---------------------------------------------------------------------------------
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.DecimalField) and schema.get("type") == "string":
+            # A decimal is read from text ("42.50") or from a JSON number (eventsys.api.fields.ExactDecimalField).
+            text = {key: schema.pop(key) for key in ("type", "format", "pattern") if key in schema}
+            number = {"type": "number"}
+            for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                if bound in schema:
+                    number[bound] = schema.pop(bound)
+            if schema.pop("nullable", False):
+                text["nullable"] = number["nullable"] = True
+            schema["oneOf"] = [text, number]
+        return schema
 
     def _insert_field_validators(self, field, schema):
         super()._insert_field_validators(field, schema)  # where drf-spectacular adds a field's format

@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventsys.api.fields import StrictBooleanField, StrictCharField
 from eventsys.ops.services import DEGRADABLE_CHECKS, readiness_report
 
 
@@ -22,24 +23,24 @@ class _ProbeView(APIView):
 class HealthView(_ProbeView):
     """Liveness: the process answers. Touches nothing else, so a slow database cannot fail it."""
 
-    @extend_schema(responses=inline_serializer("Health", {"status": serializers.CharField()}))
+    @extend_schema(responses=inline_serializer("Health", {"status": StrictCharField()}))
     def get(self, request):
         return Response({"status": "ok"})
 
 
 class ReadyCheckSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    detail = serializers.CharField()
+    ok = StrictBooleanField()
+    detail = StrictCharField()
 
 
 class ReadySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
     checks = serializers.DictField(child=ReadyCheckSerializer())
     failing = serializers.ListField(
-        child=serializers.CharField(), help_text="Failing checks that make the service unready (503)."
+        child=StrictCharField(), help_text="Failing checks that make the service unready (503)."
     )
     degraded = serializers.ListField(
-        child=serializers.CharField(),
+        child=StrictCharField(),
         help_text="Failing checks the service works without (the cache: throttles fail open); still 200.",
     )
 

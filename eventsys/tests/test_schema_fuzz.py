@@ -27,27 +27,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from rest_framework.throttling import SimpleRateThrottle
 from schemathesis.config import SchemathesisConfig
-from schemathesis.generation.meta import CoverageScenario
-from schemathesis.specs.openapi.checks import negative_data_rejection
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 # Routes that take an API token and refuse a person's JWT.
 API_TOKEN_PATHS = {"/api/v1/ingest/"}
-
-
-def _number_read_as_text(case) -> bool:
-    """The one known gap, allowed narrowly: DRF's CharField reads a JSON number as its text (and its
-    BooleanField 0 and 1 as false and true), where the schema says string (boolean). Only the coverage
-    phase's "incorrect type" probe of a top-level body property, sent as a number, is excused, and only
-    from negative_data_rejection; strict JSON types at the edge (a shared string field) would remove it."""
-    data = case.meta.phase.data if case.meta is not None else None
-    if getattr(data, "scenario", None) != CoverageScenario.INCORRECT_TYPE or not isinstance(case.body, dict):
-        return False
-    parts = (getattr(data, "location", None) or "").split("/")  # "/properties/<name>/type"
-    if len(parts) != 4 or parts[1] != "properties" or parts[3] != "type":
-        return False
-    value = case.body.get(parts[2])
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 FAILURES: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
@@ -207,9 +190,8 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler(
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_every_operation_passes_every_check(case, fuzz_data):
     token = fuzz_data.api_token if case.operation.path in API_TOKEN_PATHS else fuzz_data.jwt
-    excluded = [negative_data_rejection] if _number_read_as_text(case) else []
     try:
-        case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
+        case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
     except (AssertionError, BaseExceptionGroup):
         if os.environ.get("SCHEMATHESIS_SURVEY"):
             return
