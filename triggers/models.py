@@ -39,7 +39,11 @@ class Trigger(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     schedule_type = models.CharField(max_length=16, choices=ScheduleType.choices)
-    schedule_time = models.DateTimeField(null=True, blank=True, help_text="One-off instant, or an interval's first run")
+    schedule_time = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The first possible run: a one-off's instant, an interval's first run, no cron slot before it",
+    )
     interval = models.PositiveIntegerField(null=True, blank=True)
     interval_unit = models.CharField(max_length=8, choices=IntervalUnit.choices, default=IntervalUnit.MINUTES)
     cron = models.CharField(max_length=120, blank=True)

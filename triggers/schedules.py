@@ -344,6 +344,30 @@ class _Bounded:
         return self.schedule.count_between(start, min(_utc(end, "end"), self.end_at), cap)
 
 
+@dataclass(frozen=True)
+class _Starting:
+    """`schedule` with every instant before `start_at` (UTC) cut off."""
+
+    schedule: Schedule
+    start_at: datetime
+
+    def next_after(self, after: datetime) -> datetime | None:
+        return self.schedule.next_after(max(_utc(after, "after"), self.start_at - _TICK))
+
+    def upcoming(self, after: datetime, count: int) -> list[datetime]:
+        return self.schedule.upcoming(max(_utc(after, "after"), self.start_at - _TICK), count)
+
+    def count_between(self, start: datetime, end: datetime, cap: int = 10_000) -> int:
+        return self.schedule.count_between(max(_utc(start, "start"), self.start_at), end, cap)
+
+
+def starting(schedule: Schedule, *, start_at: datetime | None) -> Schedule:
+    """`schedule`, never firing before `start_at` (inclusive bound); `schedule` itself when `start_at` is None."""
+    if start_at is None:
+        return schedule
+    return _Starting(schedule, _utc(start_at, "The start time", InvalidSchedule))
+
+
 def bounded(schedule: Schedule, *, end_at: datetime | None) -> Schedule:
     """`schedule`, never firing after `end_at` (inclusive bound); `schedule` itself when `end_at` is None."""
     if end_at is None:

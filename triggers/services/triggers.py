@@ -15,7 +15,7 @@ from eventsys.api.errors import Conflict
 from eventsys.http import ForbiddenDestination, validate_destination_url
 from eventsys.service_arguments import reject_unknown_fields
 from triggers.models import ExecutionLog, Trigger
-from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded
+from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded, starting
 from triggers.services.delivery import delivery_attempt_record, delivery_send, enqueue_lease_until
 from triggers.services.enqueue import enqueue_deliveries_on_commit
 
@@ -49,14 +49,15 @@ def execution_logs_visible_to(user) -> QuerySet[ExecutionLog]:
 
 
 def trigger_schedule(trigger: Trigger) -> Schedule:
-    """The trigger's schedule, bounded by its end time. Raises InvalidSchedule."""
+    """The trigger's schedule, from its `schedule_time` (the first possible run of every kind: no cron
+    slot fires before it, as APScheduler's start_date) to its end time. Raises InvalidSchedule."""
     try:
         if trigger.schedule_type == Trigger.ScheduleType.ONE_OFF:
             schedule: Schedule = OneOff(trigger.schedule_time)
         elif trigger.schedule_type == Trigger.ScheduleType.INTERVAL:
             schedule = Interval(trigger.schedule_time, trigger.interval_delta)
         else:
-            schedule = Cron(trigger.cron, trigger.timezone)
+            schedule = starting(Cron(trigger.cron, trigger.timezone), start_at=trigger.schedule_time)
         return bounded(schedule, end_at=trigger.end_at)
     except OverflowError:
         raise InvalidSchedule("The schedule reaches past the year 9999.") from None

@@ -80,6 +80,54 @@ def test_create_cron_in_a_time_zone(client_alice):
     assert response.data["next_runs"][:2] == ["2026-11-24T09:00:00Z", "2026-11-25T09:00:00Z"]
 
 
+def test_a_cron_trigger_fires_no_slot_before_its_schedule_time(client_alice):
+    response = post(
+        client_alice,
+        name="from spring",
+        trigger_type="scheduled",
+        cron="0 9 * * *",
+        timezone="Europe/London",
+        schedule_time="2027-03-26T00:00:00Z",
+    )
+    assert response.status_code == 201, response.data
+    assert response.data["next_run_at"] == "2027-03-26T09:00:00Z"
+    # 28 March 2027: London goes to summer time, 9:00 local is 8:00 UTC.
+    assert response.data["next_runs"][:3] == ["2027-03-26T09:00:00Z", "2027-03-27T09:00:00Z", "2027-03-28T08:00:00Z"]
+
+
+def test_a_cron_slot_at_the_schedule_time_itself_fires(client_alice):
+    response = post(
+        client_alice, name="x", trigger_type="scheduled", cron="0 9 * * *", schedule_time="2026-12-01T09:00:00Z"
+    )
+    assert response.data["next_run_at"] == "2026-12-01T09:00:00Z"
+
+
+def test_editing_a_cron_triggers_schedule_time_moves_its_next_run(client_alice):
+    created = post(client_alice, name="x", trigger_type="scheduled", cron="0 9 * * *").data
+    assert created["next_run_at"] == "2026-11-24T09:00:00Z"
+
+    later = client_alice.patch(
+        f"/api/v1/triggers/{created['id']}/", {"schedule_time": "2027-01-10T12:00:00Z"}, format="json"
+    )
+    assert later.data["next_run_at"] == "2027-01-11T09:00:00Z"
+    cleared = client_alice.patch(f"/api/v1/triggers/{created['id']}/", {"schedule_time": None}, format="json")
+    assert cleared.data["next_run_at"] == "2026-11-24T09:00:00Z"
+
+
+def test_a_cron_trigger_waits_for_its_schedule_time_at_dispatch(alice, frozen):
+    from triggers.services import dispatch_due
+
+    trigger = make_trigger(
+        alice, schedule_type="cron", cron="*/5 * * * *", interval=None, schedule_time=NOW + timedelta(hours=1)
+    )
+    frozen.move_to(NOW + timedelta(minutes=30))
+    dispatch_due()
+    assert not ExecutionLog.objects.exists()
+    frozen.move_to(NOW + timedelta(hours=1, seconds=1))
+    dispatch_due()
+    assert [log.scheduled_for for log in ExecutionLog.objects.filter(trigger=trigger)] == [NOW + timedelta(hours=1)]
+
+
 def test_time_without_offset_is_read_in_the_triggers_zone(client_alice):
     response = post(
         client_alice,

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded
+from triggers.schedules import Cron, Interval, InvalidSchedule, OneOff, Schedule, bounded, starting
 
 LONDON = "Europe/London"
 NEW_YORK = "America/New_York"
@@ -382,3 +382,23 @@ def test_schedules_satisfy_the_protocol_and_compare_by_value():
         assert isinstance(schedule, Schedule)
     assert Cron("0 9 * * *", LONDON) == Cron("0 9 * * *", LONDON)
     assert hash(Cron("0 9 * * *", LONDON)) == hash(Cron("0 9 * * *", LONDON))
+
+
+# --- starting --------------------------------------------------------------------------------------------------------
+
+
+def test_starting_fires_nothing_before_start_at_and_the_slot_at_it():
+    schedule = starting(Cron("0 9 * * *"), start_at=utc(2026, 3, 5, 9))
+    assert schedule.next_after(utc(2026, 1, 1)) == utc(2026, 3, 5, 9)
+    assert schedule.upcoming(utc(2026, 1, 1), 2) == [utc(2026, 3, 5, 9), utc(2026, 3, 6, 9)]
+    assert schedule.next_after(utc(2026, 3, 5, 9)) == utc(2026, 3, 6, 9)  # strictly after, once started
+    assert schedule.count_between(utc(2026, 3, 1), utc(2026, 3, 7, 9)) == 3
+
+
+def test_starting_and_bounded_compose_and_none_is_no_bound():
+    window = bounded(starting(Cron("0 * * * *"), start_at=utc(2026, 1, 1, 10, 30)), end_at=utc(2026, 1, 1, 13))
+    assert window.upcoming(utc(2026, 1, 1), 10) == [utc(2026, 1, 1, 11), utc(2026, 1, 1, 12), utc(2026, 1, 1, 13)]
+    plain = Cron("0 9 * * *")
+    assert starting(plain, start_at=None) is plain
+    with pytest.raises(InvalidSchedule):
+        starting(plain, start_at=datetime(2026, 1, 1))  # naive
