@@ -67,7 +67,7 @@ class ForbiddenDestination(ValueError):
 
 
 class _Unresolvable(ForbiddenDestination):
-    """DNS gave no address: refused at write time, but a sender treats it as transient ("retry")."""
+    """DNS gave no address: a warning at write time, and transient ("retry") to a sender."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,18 @@ class _Target:
     addresses: tuple[str, ...]
 
 
-def validate_destination_url(url: str) -> None:
-    """Raise ForbiddenDestination unless ``url`` is one this client would send to (resolves the host once)."""
-    _check(url)
+def validate_destination_url(url: str) -> str | None:
+    """Raise ForbiddenDestination unless ``url`` is one this client would send to (resolves the host once).
+
+    A host that does not resolve now is not refused: DNS may be briefly down, or the name made later,
+    and every delivery checks again (and retries). The answer is then a warning to show the user;
+    None when the host resolved to allowed addresses.
+    """
+    try:
+        _check(url)
+    except _Unresolvable as exc:
+        return f"{exc}; accepted, and checked again at every delivery"
+    return None
 
 
 def _check(url: str) -> _Target:
@@ -135,7 +144,8 @@ def _check(url: str) -> _Target:
         reason = _forbidden_reason(address)
         if reason and (not allow_private or reason not in _LIFTABLE):
             where = f"{host} is" if address == host else f"{host} resolves to {address},"
-            raise ForbiddenDestination(f"{where} {reason}; requests to private networks are not allowed")
+            hint = " (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows them, for development)" if reason in _LIFTABLE else ""
+            raise ForbiddenDestination(f"{where} {reason}; requests to private networks are not allowed{hint}")
     host_header = f"[{host}]" if ":" in host else host
     if explicit_port is not None and explicit_port != default_port:
         host_header += f":{explicit_port}"

@@ -61,6 +61,9 @@ class Trigger(models.Model):
     disabled_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not stored: set by the services when the webhook's host did not resolve as it was saved (a warning
+    # for the answer; every delivery checks again).
+    destination_warning: str | None = None
 
     class Meta:
         indexes = [

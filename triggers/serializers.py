@@ -34,6 +34,9 @@ class TriggerSerializer(ModelSerializer):
     api_endpoint = StrictURLField(required=False, allow_blank=True, max_length=2000)
     api_payload = StorableJSONField(required=False, allow_null=True)
     next_runs = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(
+        help_text="Accepted, but worth knowing, per field: e.g. a webhook host that did not resolve as it was saved."
+    )
 
     class Meta:
         model = Trigger
@@ -60,6 +63,7 @@ class TriggerSerializer(ModelSerializer):
             "last_run_at",
             "run_count",
             "created_at",
+            "warnings",
         ]
         read_only_fields = [
             "id",
@@ -76,6 +80,10 @@ class TriggerSerializer(ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.DateTimeField()))
     def get_next_runs(self, obj: Trigger):
         return [serializers.DateTimeField().to_representation(when) for when in trigger_upcoming(obj, 5)]
+
+    @extend_schema_field(serializers.DictField(child=serializers.ListField(child=StrictCharField())))
+    def get_warnings(self, obj: Trigger) -> dict[str, list[str]]:
+        return {"api_endpoint": [obj.destination_warning]} if obj.destination_warning else {}
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -215,9 +215,12 @@ def test_connection_refused_is_retried(allow_private):
     assert outcome.error.startswith("cannot connect") and "refused" in outcome.error.lower()
 
 
-def test_unresolvable_host_is_retried_but_refused_at_write_time(allow_private, fake_dns):
-    with pytest.raises(ForbiddenDestination, match=r"cannot resolve host nowhere\.invalid"):
-        validate_destination_url("http://nowhere.invalid/")
+def test_unresolvable_host_is_a_warning_at_write_time_and_retried_at_delivery(allow_private, fake_dns):
+    warning = validate_destination_url("http://nowhere.invalid/")
+    assert warning.startswith("cannot resolve host nowhere.invalid") and warning.endswith(
+        "checked again at every delivery"
+    )
+    assert validate_destination_url("http://127.0.0.1/") is None
     outcome = post_json("http://nowhere.invalid/", b"{}")
     assert outcome.kind == "retry" and outcome.error.startswith("cannot resolve host")
 
@@ -429,9 +432,16 @@ def test_loopback_message_is_user_facing(deny_private):
     with pytest.raises(ForbiddenDestination) as info:
         validate_destination_url("http://localhost/")
     assert str(info.value) in {
-        "localhost resolves to 127.0.0.1, a loopback address; requests to private networks are not allowed",
-        "localhost resolves to ::1, a loopback address; requests to private networks are not allowed",
+        f"localhost resolves to {address}, a loopback address; requests to private networks are not allowed "
+        "(WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows them, for development)"
+        for address in ("127.0.0.1", "::1")
     }
+
+
+def test_a_refusal_that_the_setting_cannot_lift_names_no_setting(allow_private, no_connections):
+    with pytest.raises(ForbiddenDestination) as info:
+        validate_destination_url("http://169.254.169.254/latest")
+    assert "WEBHOOK_ALLOW_PRIVATE_NETWORKS" not in str(info.value)
 
 
 def test_name_resolving_to_loopback_is_refused(server, deny_private, fake_dns, no_connections):

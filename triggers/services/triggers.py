@@ -95,7 +95,7 @@ def _validate(
             errors["api_endpoint"] = ["This field is required for api triggers."]
         elif check_destination:
             try:
-                validate_destination_url(trigger.api_endpoint)
+                trigger.destination_warning = validate_destination_url(trigger.api_endpoint)
             except ForbiddenDestination as exc:
                 errors["api_endpoint"] = [str(exc)]
     if trigger.api_payload is not None:

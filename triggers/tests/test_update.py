@@ -148,3 +148,42 @@ def test_deeply_nested_json_is_a_400(client_alice):
     body = '{"name": "deep", "api_payload": ' + "[" * 5000 + "]" * 5000 + "}"
     response = client_alice.post("/api/v1/triggers/", data=body, content_type="application/json")
     assert response.status_code == 400
+
+
+def test_a_webhook_host_that_does_not_resolve_yet_is_accepted_with_a_warning(client_alice, monkeypatch):
+    import socket
+
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    response = client_alice.post(
+        "/api/v1/triggers/",
+        {
+            "name": "later",
+            "trigger_type": "api",
+            "cron": "0 9 * * *",
+            "api_endpoint": "https://hooks.not-yet.example/in",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.data
+    [warning] = response.data["warnings"]["api_endpoint"]
+    assert warning.startswith("cannot resolve host hooks.not-yet.example")
+    assert Trigger.objects.get().api_endpoint == "https://hooks.not-yet.example/in"
+    listed = client_alice.get(f"/api/v1/triggers/{response.data['id']}/")
+    assert listed.data["warnings"] == {}  # said once, when it was saved
+
+
+def test_a_private_address_is_still_refused_at_creation_and_says_how_to_allow_it(client_alice, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    response = client_alice.post(
+        "/api/v1/triggers/",
+        {"name": "lan", "trigger_type": "api", "cron": "0 9 * * *", "api_endpoint": "http://192.168.1.10/hook"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows them" in response.data["api_endpoint"][0]
+    assert not Trigger.objects.exists()
