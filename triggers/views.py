@@ -119,11 +119,13 @@ class TriggerViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses={200: TriggerSerializer, 409: _COMPLETED})
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
+        """Stop firing until resumed; nothing due while paused is fired later."""
         return Response(TriggerSerializer(services.trigger_pause(trigger=self.get_object())).data)
 
     @extend_schema(request=None, responses={200: TriggerSerializer, 409: _COMPLETED})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
+        """Fire again from the next slot (a trigger disabled by failing deliveries too)."""
         return Response(TriggerSerializer(services.trigger_resume(trigger=self.get_object())).data)
 
     @extend_schema(request=None, responses={200: SigningSecretSerializer})
@@ -142,6 +144,7 @@ class TriggerViewSet(viewsets.ModelViewSet):
         query_params_allowed={"state", "source", "status", "since", "until"},
     )
     def logs(self, request, pk=None):
+        """This trigger's execution logs, newest first."""
         trigger = self.get_object()
         queryset = filter_logs(trigger.logs.order_by("-created_at", "-id"), request.query_params)
         page = self.paginate_queryset(queryset)
