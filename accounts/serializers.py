@@ -25,6 +25,25 @@ class LogoutSerializer(serializers.Serializer):
     refresh = StrictCharField()
 
 
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = StrictCharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+    new_password = StrictCharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class PasswordResetRequestSerializer(serializers.Serializer):
+    email = StrictEmailField()
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = StrictCharField(max_length=64, help_text="The uid from the reset e-mail.")
+    token = StrictCharField(max_length=128, help_text="The token from the reset e-mail.")
+    new_password = StrictCharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = StrictCharField(read_only=True)
+
+
 class UserSerializer(ModelSerializer):
     class Meta:
         model = User

@@ -1,4 +1,4 @@
-"""Accounts: registration, login with lockout, logout, profile changes and API tokens.
+"""Accounts: registration, login with lockout, logout, profile changes, passwords and API tokens.
 
 Every write and rule about users and their credentials lives here; the API views, the admin and
 the legacy adapters call these functions.
@@ -6,6 +6,7 @@ the legacy adapters call these functions.
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,18 +14,28 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import ApiToken, LoginLockout, User
 from eventsys.api.errors import DomainError, TooManyRequests
 from eventsys.client_address import client_address
 from eventsys.service_arguments import reject_unknown_fields
+
+logger = logging.getLogger(__name__)
 
 API_TOKEN_MARKER = "evs"
 # Updating last_used_at on every request would turn every authenticated read into a write.
@@ -193,6 +204,134 @@ def user_logout(*, user: User, refresh: str) -> None:
     if str(token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))) != str(user.pk):
         raise InvalidRefreshToken("The refresh token belongs to another user.")
     token.blacklist()
+
+
+# --- Passwords --------------------------------------------------------------------------------
+
+WRONG_OLD_PASSWORD = "Your old password was entered incorrectly."
+INVALID_RESET_TOKEN = "The reset token is invalid, expired or already used."
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str, request=None) -> TokenPair:
+    """Change a user's password, proving the old one under the login's lockout rule (`user_authenticate`).
+
+    A wrong old password is a field error on old_password and counts as a failed login; a locked-out
+    pair gets LoginLockedOut, as the login does. Every refresh token of the user is revoked and a new
+    pair is returned, so the device that changed the password stays logged in and no other does.
+    """
+    try:
+        user_authenticate(username=user.get_username(), password=old_password, request=request)
+    except InvalidCredentials:
+        raise ValidationError({"old_password": [WRONG_OLD_PASSWORD]}, code="password_incorrect") from None
+    _validate_new_password(new_password, user=user)
+    with transaction.atomic():
+        user_password_set(user=user, password=new_password)
+        refresh = RefreshToken.for_user(user)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh), user=user)
+
+
+@transaction.atomic
+def user_password_set(*, user: User, password: str) -> None:
+    """Store an already validated password and revoke every refresh token issued before it.
+
+    Every way a password is set goes through here: the API's change and reset, the admin's reset page.
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    refresh_tokens_revoke_all(user=user)
+
+
+def refresh_tokens_revoke_all(*, user: User) -> int:
+    """Blacklist every unexpired refresh token of the user (every device's session); returns how many.
+
+    Access tokens already issued stay valid until they expire (JWT_ACCESS_MINUTES).
+    """
+    outstanding = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    ).values_list("pk", flat=True)
+    # ignore_conflicts: a token blacklisted meanwhile (a logout, a rotation) is already revoked.
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in outstanding], ignore_conflicts=True
+    )
+    return len(created)
+
+
+def user_password_reset_request(*, email: str, request=None) -> int:
+    """E-mail a single-use, time-limited reset token to every active user with this address.
+
+    The caller learns nothing about whether the address has an account, so neither may its answer:
+    the return value (how many e-mails went out) is for scripts and tests. A mail server that is
+    down is logged and otherwise ignored; the user can ask again.
+    """
+    # The users Django's own reset form would mail: active, with a usable password, the same address
+    # ignoring case. Addresses are unique per user today, but rows may predate that: each gets its mail.
+    users = PasswordResetForm().get_users(email)
+    expires_at = timezone.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    sent = 0
+    for user in users:
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        context = {
+            "user": user,
+            "uid": uid,
+            "token": token,
+            "reset_page_url": _reset_page_url(request, uid=uid, token=token),
+            "expires_at": expires_at,
+        }
+        subject = "".join(render_to_string("accounts/password_reset_subject.txt", context).splitlines())
+        body = render_to_string("accounts/password_reset_email.txt", context)
+        try:
+            send_mail(subject, body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[user.email])
+        except Exception:  # SMTP down, refused, timed out, or any backend's own error
+            logger.warning("password reset e-mail to user %s was not sent", user.pk, exc_info=True)
+        else:
+            sent += 1
+    return sent
+
+
+def _reset_page_url(request, *, uid: str, token: str) -> str:
+    """The reset page (accounts.password_urls) for this token, or "" when it is not routed or there is no request."""
+    if request is None:
+        return ""
+    try:
+        path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+    except NoReverseMatch:
+        return ""
+    return request.build_absolute_uri(path)
+
+
+@transaction.atomic
+def user_password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    """Set the password of the user a reset e-mail was sent to; the token works once, until it expires.
+
+    A bad, used or expired token is the same field error on token whether or not the user exists,
+    and is checked before the password validators (which would otherwise talk about the user).
+    """
+    # Locked, so two requests with one token are serialised: the second sees the new password hash,
+    # which the token is bound to, and is refused.
+    user = _user_for_reset(uid)
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ValidationError({"token": [INVALID_RESET_TOKEN]}, code="invalid")
+    _validate_new_password(new_password, user=user)
+    user_password_set(user=user, password=new_password)
+    return user
+
+
+def _user_for_reset(uid: str) -> User | None:
+    try:
+        pk = int(urlsafe_base64_decode(uid).decode())
+    except (TypeError, ValueError, OverflowError):  # not base64, not UTF-8, not a number
+        return None
+    if not 0 < pk < 2**63:  # outside the id column's range
+        return None
+    return User.objects.select_for_update().filter(pk=pk, is_active=True).first()
+
+
+def _validate_new_password(password: str, *, user: User) -> None:
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from None
 
 
 # --- API tokens -------------------------------------------------------------------------------
