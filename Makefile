@@ -13,8 +13,12 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	touch $(INSTALLED)
 
 ## Migrate and run web, worker and beat together on the embedded default; Ctrl-C stops all three.
+## `make run PORT=8010 HOST=0.0.0.0` serves elsewhere. Plain `=`: only the command line overrides
+## these, not an exported HOST (csh sets it to the machine's name) or PORT left by another tool.
+HOST = 127.0.0.1
+PORT = 8000
 run: $(INSTALLED)
-	$(BIN)/python manage.py runstack
+	$(BIN)/python manage.py runstack --host=$(HOST) --port=$(PORT)
 
 ## ruff, migrations in step with the models, and the whole pytest suite.
 test: $(INSTALLED)
