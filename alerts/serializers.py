@@ -1,6 +1,7 @@
 import re
 from decimal import Decimal
 
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from alerts.models import AlertRule, PriceAlert, PriceTick, Transaction, TransactionAlert, TransactionType
@@ -16,6 +17,15 @@ from eventsys.api.serializers import ModelSerializer
 _CURRENCY = re.compile(r"[a-z]{2,10}")
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Bitcoin above 120,000 USD",
+            request_only=True,
+            value={"coin": "bitcoin", "target_price": "120000", "direction": "above"},
+        )
+    ]
+)
 class PriceAlertSerializer(ModelSerializer):
     """`coin` takes a CoinGecko id (bitcoin) or a symbol (btc; shared symbols go to the best market-cap
     rank); `direction` may be left out to be inferred from the latest price."""
@@ -65,6 +75,15 @@ class PriceTickSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A withdrawal",
+            request_only=True,
+            value={"type": "withdraw", "amount": "42.00", "user_id": 1, "time": 10},
+        )
+    ]
+)
 class TransactionInSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=TransactionType.choices)
     amount = ExactDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))

@@ -1,5 +1,6 @@
 from zoneinfo import ZoneInfo
 
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from events.models import Attendee, Event
@@ -15,6 +16,22 @@ from eventsys.api.fields import (
 from eventsys.api.serializers import ModelSerializer
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A day's conference",
+            request_only=True,
+            value={
+                "name": "PyCon Pune",
+                "location": "Pune",
+                "start_time": "2030-06-20T09:30:00",
+                "end_time": "2030-06-20T18:00:00",
+                "timezone": "Asia/Kolkata",
+                "max_capacity": 200,
+            },
+        )
+    ]
+)
 class EventSerializer(ModelSerializer):
     """Times with an offset are taken as given; times without one are read in the event's `timezone`.
 
@@ -67,6 +84,9 @@ class EventSerializer(ModelSerializer):
         return attrs
 
 
+@extend_schema_serializer(
+    examples=[OpenApiExample("Register", request_only=True, value={"name": "Asha", "email": "asha@example.com"})]
+)
 class AttendeeSerializer(ModelSerializer):
     waitlist = StrictBooleanField(
         write_only=True, required=False, default=False, help_text="Join the waiting list if the event is full."

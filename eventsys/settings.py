@@ -83,7 +83,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "eventsys" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -183,6 +183,9 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a hash of the password they were issued under: a password change or reset ends
+    # every access token at once, not only the refresh tokens it blacklists.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 # Failed logins lock a (username, client address) pair for a cool-off period after
@@ -231,6 +234,7 @@ REST_FRAMEWORK = {
         "anon": env_rate("THROTTLE_ANON", "120/min"),
         "user": env_rate("THROTTLE_USER", "1200/min"),
         "auth": env_rate("THROTTLE_AUTH", "10/min"),
+        "password_reset": env_rate("THROTTLE_PASSWORD_RESET", "5/hour"),
         "registration": env_rate("THROTTLE_REGISTRATION", "30/min"),
         "ingest": env_rate("THROTTLE_INGEST", "600/min"),
     },
@@ -243,6 +247,8 @@ API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 # sent, for old clients on a private network. Empty (the default) means a token is always required.
 LEGACY_DEFAULT_OWNER = env_str("LEGACY_DEFAULT_OWNER", "")
 
+from eventsys.api.schema_tags import SCHEMA_TAGS  # noqa: E402  (the docs' order: one tag per job, legacy last)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "eventsys API",
     "DESCRIPTION": "Triggers, price alerts, event ingestion, events and attendees, transaction monitoring.",
@@ -252,6 +258,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "TAGS": [{"name": name, "description": description} for name, description in SCHEMA_TAGS],
     # Several models have a `status`; name each choice set after its model.
     "ENUM_NAME_OVERRIDES": {
         "TriggerStatusEnum": "triggers.models.Trigger.Status",

@@ -4,9 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.forms import LockoutAuthenticationForm
+from eventsys.api.root import ApiRootView
+from eventsys.landing import LandingView
 from eventsys.ops.views import HealthView, ReadyView
 
+handler404 = "eventsys.landing.not_found"
+
 api_v1 = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("", include("accounts.urls")),
     path("", include("triggers.urls")),
     path("", include("events.urls")),
@@ -14,6 +19,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", LandingView.as_view(), name="landing"),
+    # The admin's password reset pages (before the admin, whose catch-all would answer them).
+    path("", include("accounts.password_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/health/", HealthView.as_view(), name="health"),

@@ -1,6 +1,6 @@
 from zoneinfo import ZoneInfo
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from eventsys.api.fields import (
@@ -18,6 +18,33 @@ from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services import trigger_upcoming
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Cron in a time zone",
+            request_only=True,
+            value={"name": "standup", "trigger_type": "scheduled", "cron": "0 9 * * 1-5", "timezone": "Europe/London"},
+        ),
+        OpenApiExample(
+            "Webhook every 30 minutes",
+            request_only=True,
+            value={
+                "name": "sync",
+                "trigger_type": "api",
+                "schedule_time": "2030-01-01T09:00:00Z",
+                "is_recurring": True,
+                "interval": 30,
+                "api_endpoint": "https://hooks.example.com/sync",
+                "api_payload": {"full": False},
+            },
+        ),
+        OpenApiExample(
+            "One-off",
+            request_only=True,
+            value={"name": "launch", "trigger_type": "scheduled", "schedule_time": "2030-01-01T09:00:00Z"},
+        ),
+    ]
+)
 class TriggerSerializer(ModelSerializer):
     """The original service's field names, plus cron, time zone, end time, run limit and misfire policy.
 

@@ -1,4 +1,5 @@
-"""`/alerts/…` of Kryptolert, the original crypto price-alert service (a Flask app), over alerts.services.
+"""`/alerts/…` and `POST /tokentest` of Kryptolert, the original crypto price-alert service (a Flask app),
+over alerts.services (its `GET /` greeting is eventsys.landing's answer to an API client).
 
 Every answer is `{"message": …}`: a sentence, or the list of alerts. `coin` is sent as a lower-case
 symbol (btc, cel) or a CoinGecko id and stored as the id; lists render it back as the catalogue's
@@ -175,6 +176,15 @@ class LegacyAlertListView(LegacyAlertsView):
         return Response({"message": LegacyAlertSerializer(rows[window], many=True).data})
 
 
+class LegacyTokenTestView(LegacyAlertsView):
+    """Whose token this is: the original's check that a client's token works."""
+
+    @extend_schema(operation_id="legacy_tokentest", request=None, responses={200: MESSAGE, 401: MESSAGE})
+    def post(self, request):
+        # The original's words, its spelling included.
+        return Response({"message": f"Token Found, Successfull Login of {request.user.email or request.user.username}"})
+
+
 FILTER_PARAMETER = OpenApiParameter(
     "status_filter", str, OpenApiParameter.PATH, enum=list(FILTERS), description="Case-insensitive"
 )
@@ -196,6 +206,7 @@ class LegacyAlertFilteredListNoSlashView(LegacyAlertFilteredListView):
 
 
 urlpatterns = [
+    path("tokentest", LegacyTokenTestView.as_view(), name="legacy-tokentest"),
     path("alerts/create", LegacyAlertCreateView.as_view(), name="legacy-alerts-create"),
     path("alerts/delete", LegacyAlertDeleteView.as_view(), name="legacy-alerts-delete"),
     path("alerts/fetch_all/", LegacyAlertListView.as_view(), name="legacy-alerts-fetch-all"),

@@ -35,8 +35,8 @@ def exception_handler(exc, context):
         return Response(exc.payload(), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
-    elif isinstance(exc, Http404):  # as DRF's handler does, but before the code is added below
-        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, Http404):  # Django's message names the model ("No Trigger matches …"): not said
+        exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
     elif isinstance(exc, OperationalError | InterfaceError):

@@ -20,6 +20,8 @@ from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 
+from eventsys.api.schema_tags import job_of_path
+
 ERROR = "Error"
 FIELD_ERRORS = "FieldErrors"
 _COMPONENTS = {
@@ -147,6 +149,23 @@ class AutoSchema(openapi.AutoSchema):
             isinstance(authenticator, SessionAuthentication) for authenticator in self.view.get_authenticators()
         )
 
+    # --- Tags and summaries -----------------------------------------------------------------------
+
+    def get_tags(self) -> list[str]:
+        return [job_of_path(self.path)]
+
+    def get_summary(self) -> str:
+        """The operation in a few words: the CRUD of a collection by its model's name, anything else
+        by the first sentence of its docstring (a view's own `summary` is kept)."""
+        action = getattr(self.view, "action", None)
+        model = _model_of(self.view)
+        if action in _CRUD_SUMMARIES and model is not None:
+            meta = model._meta
+            singular = str(meta.verbose_name)
+            article = "an" if singular[0] in "aeiou" else "a"
+            return _CRUD_SUMMARIES[action].format(article=article, singular=singular, plural=meta.verbose_name_plural)
+        return first_sentence(self.get_description()) or f"{self.method} {self.path}"
+
     # --- Fields ---------------------------------------------------------------------------------
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
@@ -168,6 +187,30 @@ class AutoSchema(openapi.AutoSchema):
         if schema.get("format") in ("uri", "email") and _may_be_blank(field):
             # "" is neither a URL nor an address: the field holds one, or is empty.
             schema["anyOf"] = [{"format": schema.pop("format")}, {"maxLength": 0}]
+
+
+_CRUD_SUMMARIES = {
+    "list": "List {plural}",
+    "create": "Create {article} {singular}",
+    "retrieve": "Get {article} {singular}",
+    "update": "Replace {article} {singular}",
+    "partial_update": "Change {article} {singular}",
+    "destroy": "Delete {article} {singular}",
+}
+
+
+def first_sentence(text: str | None) -> str:
+    paragraph = (text or "").strip().split("\n\n")[0].replace("\n", " ")
+    sentence = paragraph.split(". ")[0].split(": ")[0].rstrip(".")
+    return sentence[:117] + "…" if len(sentence) > 118 else sentence
+
+
+def _model_of(view):
+    queryset = getattr(view, "queryset", None)
+    if queryset is not None:
+        return queryset.model
+    serializer_class = getattr(view, "serializer_class", None)
+    return getattr(getattr(serializer_class, "Meta", None), "model", None)
 
 
 def _may_be_blank(field) -> bool:
@@ -209,6 +252,9 @@ def _shape(value) -> dict:
 
 class LegacySchemaMixin:
     """For AutoSchema: errors in the shapes the view's `legacy_error` gives them."""
+
+    def get_tags(self) -> list[str]:
+        return ["legacy"]
 
     def _legacy(self, status: int, *, fields: bool = False) -> dict:
         sample = self.view.legacy_error(

@@ -78,10 +78,19 @@ def test_page_parameters_say_what_the_paginator_enforces(client_alice, api_clien
     assert client_alice.get("/api/v1/ingested-events/?page_size=0").status_code == 400
 
 
-def test_a_missing_object_answers_with_a_code(client_alice):
-    response = client_alice.get("/api/v1/triggers/999999/")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/triggers/999999/"),
+        ("delete", "/api/v1/api-tokens/999999/"),
+        ("get", "/api/v1/events/999999/"),
+        ("get", "/api/v1/price-alerts/999999/"),
+    ],
+)
+def test_a_missing_object_answers_with_a_code_and_names_no_model(client_alice, method, path):
+    response = getattr(client_alice, method)(path)
     assert response.status_code == 404
-    assert response.json() == {"detail": "No Trigger matches the given query.", "code": "not_found"}
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
 def test_times_before_standard_time_render_as_rfc_3339(client_alice):
@@ -99,3 +108,69 @@ def test_times_before_standard_time_render_as_rfc_3339(client_alice):
     assert created.json()["start_time"] == "1850-06-23T23:57:07+05:53"
     listed = client_alice.get("/api/v1/events/?when=all&tz=Europe/Amsterdam").json()["results"][0]
     assert listed["start_time"] == "1850-06-23T18:24:07+00:20"  # Amsterdam mean time, +00:19:32
+
+
+def test_every_operation_has_one_job_tag_and_a_summary_of_its_own(api_client):
+    from eventsys.api.schema_tags import SCHEMA_TAGS
+
+    schema = _schema(api_client)
+    assert [tag["name"] for tag in schema["tags"]] == [name for name, _ in SCHEMA_TAGS]
+    assert schema["tags"][-1]["name"] == "legacy"
+    used = set()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            label = f"{method.upper()} {path}"
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in dict(SCHEMA_TAGS), label
+            used.add(operation["tags"][0])
+            summary = operation.get("summary", "")
+            assert summary and summary != label and len(summary) <= 120, (label, summary)
+            assert not re.search(r"\ba [aeiou]", summary), (label, summary)
+    assert used == set(dict(SCHEMA_TAGS))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "tag", "summary"),
+    [
+        ("post", "/api/v1/triggers/", "triggers", "Create a trigger"),
+        ("get", "/api/v1/ingested-events/", "ingestion", "List ingested events"),
+        ("post", "/api/v1/alert-rules/", "transactions", "Create an alert rule"),
+        ("get", "/api/v1/prices/", "price alerts", "List price ticks"),
+        ("get", "/api/ready/", "operations", "Readiness"),
+        ("post", "/trigger/create-trigger", "legacy", None),
+    ],
+)
+def test_operations_are_tagged_by_their_job(api_client, method, path, tag, summary):
+    operation = _schema(api_client)["paths"][path][method]
+    assert operation["tags"] == [tag]
+    if summary:
+        assert operation["summary"] == summary
+
+
+def test_the_main_request_bodies_have_examples_the_service_accepts(client_alice, settings):
+    """Each documented example, sent as it is, does what it says (a create answers 2xx)."""
+    from django.utils import timezone
+
+    from alerts.models import Coin
+
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    Coin.objects.create(id="bitcoin", symbol="btc", name="Bitcoin", market_cap_rank=1, refreshed_at=timezone.now())
+    schema = _schema(client_alice)
+    documented = {}
+    for path, method in [
+        ("/api/v1/triggers/", "post"),
+        ("/api/v1/events/", "post"),
+        ("/api/v1/price-alerts/", "post"),
+        ("/api/v1/transactions/", "post"),
+    ]:
+        examples = schema["paths"][path][method]["requestBody"]["content"]["application/json"].get("examples", {})
+        assert examples, f"{method.upper()} {path} has no example"
+        documented[path] = [example["value"] for example in examples.values()]
+    event = client_alice.post("/api/v1/events/", documented["/api/v1/events/"][0], format="json")
+    attendee_examples = schema["paths"]["/api/v1/events/{event_pk}/attendees/"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]
+    documented[f"/api/v1/events/{event.json()['id']}/attendees/"] = [e["value"] for e in attendee_examples.values()]
+    for path, bodies in documented.items():
+        for body in bodies:
+            response = client_alice.post(path, body, format="json")
+            assert response.status_code in (200, 201), (path, body, response.content)
