@@ -1,4 +1,4 @@
-"""eventsys settings: every value comes from an environment variable (see README's table).
+"""eventsys settings: every value comes from an environment variable (see docs/configuration.md).
 
 The defaults alone run the product on a bare machine: SQLite, a broker that needs no server
 (kombu's filesystem transport) and e-mail printed to the console.

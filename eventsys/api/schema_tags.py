@@ -10,7 +10,7 @@ SCHEMA_TAGS = [
     ("price alerts", "Alerts when a coin crosses a price; the latest prices."),
     ("transactions", "Deposits and withdrawals checked against windowed rules; the alerts they raised."),
     ("operations", "Health, readiness, the API root and this schema."),
-    ("legacy", "The original services' documented endpoints, in their shapes (README: migrating)."),
+    ("legacy", "The original services' documented endpoints, in their shapes (docs/migrating.md)."),
 ]
 # First path segment after /api/v1/ -> job.
 _JOBS = {

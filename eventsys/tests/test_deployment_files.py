@@ -1,4 +1,4 @@
-"""docker-compose.yml and README stay in step with the settings."""
+"""docker-compose.yml and docs/configuration.md stay in step with the settings."""
 
 import re
 from pathlib import Path
@@ -22,13 +22,13 @@ def test_compose_runs_the_five_services_with_health_checks():
     assert "beat" in services["beat"]["command"]
 
 
-def test_readme_configuration_table_lists_every_variable_settings_and_gunicorn_read():
+def test_the_configuration_page_lists_every_variable_settings_and_gunicorn_read():
     read = set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', (ROOT / "eventsys" / "settings.py").read_text()))
     read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
-    readme = (ROOT / "README.md").read_text()
-    table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
-    assert read - table == set(), "variables missing from README's configuration table"
-    assert table - read == set(), "README documents variables settings.py does not read"
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", page, flags=re.MULTILINE))
+    assert read - table == set(), "variables missing from docs/configuration.md's table"
+    assert table - read == set(), "docs/configuration.md documents variables settings.py does not read"
 
 
 def test_every_way_of_serving_uses_the_one_gunicorn_configuration():
