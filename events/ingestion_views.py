@@ -1,6 +1,6 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -8,9 +8,9 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from events import ingestion
+from events.filters import IngestedEventFilterSet
 from events.models import IngestedEvent
 from eventsys.api.fields import StrictCharField, StrictIntegerField
-from eventsys.api.filters import filter_time_range
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
 from eventsys.api.schema import error_response
@@ -110,29 +110,9 @@ class IngestedEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
 
     serializer_class = IngestedEventSerializer
     pagination_class = CursorPagination
-    query_params_allowed = {"event_type", "since", "until", "cursor"}
+    filterset_class = IngestedEventFilterSet
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return IngestedEvent.objects.none()
-        queryset = ingestion.ingested_events_visible_to(self.request.user)
-        if self.action != "list":
-            return queryset
-        params = self.request.query_params
-        if "event_type" in params:
-            queryset = queryset.filter(event_type=params["event_type"])
-        errors = {}
-        queryset = filter_time_range(queryset, params, field="received_at", errors=errors)
-        if errors:
-            raise exceptions.ValidationError(errors)
-        return queryset
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("event_type", str),
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="received at or after"),
-            OpenApiParameter("until", OpenApiTypes.DATETIME, description="received before"),
-        ]
-    )
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        return ingestion.ingested_events_visible_to(self.request.user)

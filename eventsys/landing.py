@@ -25,6 +25,7 @@ class LandingView(LegacyView):
     authentication_classes = []
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer, TemplateHTMLRenderer]  # the first is what `Accept: */*` gets
+    template_name = "eventsys/landing.html"  # any answer in HTML (OPTIONS, an error) is the page
 
     @extend_schema(
         operation_id="legacy_kryptolert_root",
@@ -33,11 +34,15 @@ class LandingView(LegacyView):
             200: OpenApiResponse(
                 inline_serializer("LegacyKryptolertGreeting", {"message": StrictCharField()}),
                 description="JSON to an API client; `text/html` (the landing page) to a client that asks for it.",
-            )
+            ),
+            404: OpenApiResponse(
+                inline_serializer("LegacyKryptolertNotFound", {"message": StrictCharField()}),
+                description="`?format=` names neither json nor html.",
+            ),
         },
     )
     def get(self, request):
-        return Response(KRYPTOLERT_HELLO, template_name="eventsys/landing.html")
+        return Response(KRYPTOLERT_HELLO)
 
 
 def wants_html(request) -> bool:

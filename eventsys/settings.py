@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -213,7 +214,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "eventsys.api.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 20, minimum=1),
-    "DEFAULT_FILTER_BACKENDS": ["eventsys.api.filters.RejectUnknownQueryParams"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "eventsys.api.filters.RejectUnknownQueryParams",
+        "eventsys.api.filters.ListFilterBackend",
+    ],
     "EXCEPTION_HANDLER": "eventsys.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "eventsys.api.renderers.JSONRenderer",
@@ -474,13 +478,39 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eventsys <noreply@localhost>
 # --- Logging ----------------------------------------------------------------------------------
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+# json: one JSON object per line (time, level, logger, message, exc_info) for log collectors.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", {"plain", "json"})
+# The frequent system tasks: their idle runs are not logged at INFO (eventsys/logformat.py).
+LOG_QUIET_TASKS = ["triggers.dispatch", "triggers.sweep", "triggers.queue_probe", "eventsys.heartbeat"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "eventsys.logformat.JsonFormatter"},
+    },
+    "filters": {
+        "quiet_housekeeping": {"()": "eventsys.logformat.QuietHousekeeping", "tasks": LOG_QUIET_TASKS},
+        # kombu warns at every connection of a broker URL without a host (filesystem:// has none to give)
+        # that it uses "localhost", which is what such a URL means.
+        "no_hostname_warning": {"()": "eventsys.logformat.DropMessages", "prefixes": ["No hostname was supplied"]},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's default configuration gives "django" a console handler of its own when DEBUG is on;
+        # with the root's, every 4xx warning from django.request was printed twice. The root's only, and
+        # never Django's DEBUG records (every SQL query when DEBUG is on).
+        "django": {"handlers": [], "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL, "propagate": True},
+        "celery.beat": {"filters": ["quiet_housekeeping"]},
+        "celery.worker.strategy": {"filters": ["quiet_housekeeping"]},
+        "celery.app.trace": {"filters": ["quiet_housekeeping"]},
+        "kombu.connection": {"filters": ["no_hostname_warning"]},
+    },
 }
+# The worker logs what tasks print (the console e-mail backend prints each e-mail) as this level,
+# not as warnings; eventsys/celery.py gives celery's own handlers LOG_FORMAT too.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 
 # --- Security when served for real ------------------------------------------------------------
 

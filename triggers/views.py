@@ -1,12 +1,11 @@
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from eventsys.api.filters import QUERY_ID_SCHEMA, filter_time_range, query_id
 from eventsys.api.schema import error_response
 from triggers import services
+from triggers.filters import ExecutionLogFilterSet, TriggerFilterSet, TriggerLogFilterSet
 from triggers.models import ExecutionLog, Trigger
 from triggers.serializers import (
     ExecutionLogSerializer,
@@ -15,79 +14,19 @@ from triggers.serializers import (
     TriggerSerializer,
 )
 
-_LOG_FILTERS = {
-    "trigger": "trigger_id",
-    "state": "state",
-    "source": "source",
-    "status": "status",
-}
-_LOG_CHOICES = {
-    "state": ExecutionLog.State.values,
-    "source": ExecutionLog.Source.values,
-    "status": ExecutionLog.DeliveryStatus.values,
-}
-
-
-def filter_logs(queryset, params):
-    """Filters shared by /event-logs/ and /triggers/{id}/logs/; a bad value is a 400 naming it."""
-    errors = {}
-    for param, field in _LOG_FILTERS.items():
-        value = params.get(param)
-        if value is None:
-            continue
-        if param in _LOG_CHOICES and value not in _LOG_CHOICES[param]:
-            errors[param] = [f"Must be one of {', '.join(_LOG_CHOICES[param])}."]
-        elif param == "trigger" and query_id(value) is None:
-            errors[param] = ["Must be a trigger id."]
-        else:
-            queryset = queryset.filter(**{field: value})
-    queryset = filter_time_range(queryset, params, field="created_at", errors=errors)
-    if errors:
-        raise exceptions.ValidationError(errors)
-    return queryset
-
-
 _COMPLETED = error_response("The trigger has completed: it can no longer be paused or resumed.")
-_LOG_PARAMETERS = [
-    OpenApiParameter("trigger", QUERY_ID_SCHEMA),
-    OpenApiParameter("state", str, enum=ExecutionLog.State.values),
-    OpenApiParameter("source", str, enum=ExecutionLog.Source.values),
-    OpenApiParameter("status", str, enum=ExecutionLog.DeliveryStatus.values),
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="created at or after"),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="created before"),
-]
 
 
 class TriggerViewSet(viewsets.ModelViewSet):
     """Your triggers. Times without an offset are read in the trigger's `timezone`."""
 
     serializer_class = TriggerSerializer
-    query_params_allowed = {"status", "trigger_type"}
+    filterset_class = TriggerFilterSet
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Trigger.objects.none()
-        queryset = services.triggers_visible_to(self.request.user).order_by("-created_at", "-id")
-        if self.action == "list":
-            for param, field, choices in (
-                ("status", "status", Trigger.Status.values),
-                ("trigger_type", "kind", Trigger.Kind.values),
-            ):
-                value = self.request.query_params.get(param)
-                if value is not None:
-                    if value not in choices:
-                        raise exceptions.ValidationError({param: [f"Must be one of {', '.join(choices)}."]})
-                    queryset = queryset.filter(**{field: value})
-        return queryset
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=Trigger.Status.values),
-            OpenApiParameter("trigger_type", str, enum=Trigger.Kind.values),
-        ]
-    )
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        return services.triggers_visible_to(self.request.user).order_by("-created_at", "-id")
 
     @extend_schema(responses={201: TriggerCreatedSerializer})
     def create(self, request, *args, **kwargs):
@@ -134,34 +73,22 @@ class TriggerViewSet(viewsets.ModelViewSet):
         """Replace the signing secret; the new one is in this response only."""
         return Response({"signing_secret": services.trigger_rotate_secret(trigger=self.get_object())})
 
-    @extend_schema(
-        parameters=[p for p in _LOG_PARAMETERS if p.name != "trigger"], responses=ExecutionLogSerializer(many=True)
-    )
-    @action(
-        detail=True,
-        methods=["get"],
-        serializer_class=ExecutionLogSerializer,
-        query_params_allowed={"state", "source", "status", "since", "until"},
-    )
+    @extend_schema(responses=ExecutionLogSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=ExecutionLogSerializer, filterset_class=TriggerLogFilterSet)
     def logs(self, request, pk=None):
         """This trigger's execution logs, newest first."""
         trigger = self.get_object()
-        queryset = filter_logs(trigger.logs.order_by("-created_at", "-id"), request.query_params)
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(self.filter_queryset(trigger.logs.order_by("-created_at", "-id")))
         return self.get_paginated_response(ExecutionLogSerializer(page, many=True).data)
 
 
-@extend_schema(parameters=_LOG_PARAMETERS)
 class ExecutionLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Execution logs of all your triggers: active for TRIGGER_LOG_ARCHIVE_AFTER, then archived."""
 
     serializer_class = ExecutionLogSerializer
-    query_params_allowed = {"trigger", "state", "source", "status", "since", "until"}
+    filterset_class = ExecutionLogFilterSet
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ExecutionLog.objects.none()
-        queryset = services.execution_logs_visible_to(self.request.user).order_by("-created_at", "-id")
-        if self.action == "list":
-            queryset = filter_logs(queryset, self.request.query_params)
-        return queryset
+        return services.execution_logs_visible_to(self.request.user).order_by("-created_at", "-id")

@@ -94,3 +94,10 @@ def test_a_browser_gets_an_html_404(client):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_options_in_html_is_the_landing_page_not_a_500(client):
+    response = client.options("/?format=html")
+
+    assert response.status_code == 200
+    assert "<h1>eventsys</h1>" in response.content.decode()
