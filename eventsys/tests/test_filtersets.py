@@ -12,6 +12,7 @@ from events import ingestion
 from events.services import event_create
 from eventsys.api.bounds import INSTANT_RANGE_MESSAGE
 from eventsys.api.filters import QUERY_ID_SCHEMA, TIME_MESSAGE
+from eventsys.tests.owned_objects import owned_objects
 from triggers.services import trigger_create, trigger_fire
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
@@ -37,27 +38,8 @@ TIME_RANGE_LISTS = [path for path, names in LISTS.items() if "since" in names]
 @pytest.fixture
 def owned(alice):
     """One object of each kind of alice's: {path template: the path with her ids}."""
-    from alerts.models import Coin
-
-    trigger = trigger_create(
-        owner=alice,
-        name="every 5 minutes",
-        kind="scheduled",
-        schedule_type="interval",
-        schedule_time=NOW + timedelta(minutes=1),
-        interval=5,
-    )
-    trigger_fire(trigger=trigger)
-    event = event_create(
-        organiser=alice,
-        name="PyCon Pune",
-        location="Pune",
-        start_time=NOW + timedelta(days=10),
-        end_time=NOW + timedelta(days=10, hours=8),
-        timezone="Asia/Kolkata",
-        max_capacity=50,
-    )
-    Coin.objects.create(id="bitcoin", symbol="btc", name="Bitcoin", market_cap_rank=1, refreshed_at=NOW)
+    made = owned_objects(alice, now=NOW)
+    trigger, event = made.trigger, made.event
     price_alert_create(owner=alice, coin="bitcoin", target_price=Decimal("70000"), direction="above")
     return {path: path.replace("{id}", str(trigger.pk)).replace("{event_pk}", str(event.pk)) for path in LISTS} | {
         "trigger": trigger,

@@ -15,7 +15,6 @@ check and operation (`SCHEMATHESIS_SURVEY=verbose`: with a request that shows ea
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -104,13 +103,13 @@ def fuzz_data(db, django_user_model, monkeypatch):
     from rest_framework_simplejwt.tokens import RefreshToken
 
     from accounts.services import api_token_create
-    from alerts.models import AlertRule, Coin, PriceTick, Transaction, TransactionAlert
+    from alerts.models import AlertRule, PriceTick, Transaction, TransactionAlert
     from alerts.services.price_alerts import price_alert_create
     from alerts.services.transactions import transaction_record
     from events import ingestion
-    from events.services import attendee_register, event_create
+    from events.services import attendee_register
     from eventsys import http
-    from triggers.services import trigger_create, trigger_fire
+    from eventsys.tests.owned_objects import owned_objects
 
     # No request leaves the machine: hosts resolve to a public address and every connection is refused.
     monkeypatch.setattr(http, "_resolve", lambda host, port: ("93.184.215.14",))
@@ -127,26 +126,9 @@ def fuzz_data(db, django_user_model, monkeypatch):
     alice = django_user_model.objects.create_user(username="alice", password="a-Strong-passw0rd", is_staff=True)
     token, plaintext = api_token_create(user=alice, name="fuzz sensor")
     spare_token, _ = api_token_create(user=alice, name="spare")
-    Coin.objects.create(id="bitcoin", symbol="btc", name="Bitcoin", market_cap_rank=1, refreshed_at=now)
     PriceTick.objects.create(coin="bitcoin", currency="usd", price=Decimal("65000"), fetched_at=now)
-    trigger = trigger_create(
-        owner=alice,
-        name="every 5 minutes",
-        kind="scheduled",
-        schedule_type="interval",
-        schedule_time=now + timedelta(minutes=1),
-        interval=5,
-    )
-    trigger_fire(trigger=trigger)
-    event = event_create(
-        organiser=alice,
-        name="PyCon Pune",
-        location="Pune",
-        start_time=now + timedelta(days=10),
-        end_time=now + timedelta(days=10, hours=8),
-        timezone="Asia/Kolkata",
-        max_capacity=50,
-    )
+    made = owned_objects(alice, now=now)
+    trigger, event = made.trigger, made.event
     attendee, _ = attendee_register(event=event, name="Carol", email="carol@example.com")
     [receipt] = ingestion.ingest(token=token, body={"event_type": "door.opened", "event_payload": {"bay": 1}})
     alert = price_alert_create(owner=alice, coin="bitcoin", target_price=Decimal("70000"))
