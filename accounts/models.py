@@ -36,6 +36,8 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
         ordering = ["-created_at", "-id"]
         indexes = [
             # the owner's token list: api_tokens_visible_to(user)

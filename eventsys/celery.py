@@ -37,3 +37,17 @@ def _start_worker_heartbeat(**kwargs):
     from eventsys.ops.workers import worker_heartbeat_start
 
     worker_heartbeat_start()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _format_celery_logs(logger, **kwargs):
+    # The worker and beat replace the root logger's handlers (and give celery.task its own) with
+    # celery's, formatted "[time: LEVEL/process] message"; LOG_FORMAT=json makes those JSON too.
+    from django.conf import settings
+
+    if settings.LOG_FORMAT == "json":
+        from eventsys.logformat import JsonFormatter
+
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())

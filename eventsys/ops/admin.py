@@ -1,6 +1,20 @@
 from django.contrib import admin
+from django_celery_beat.models import ClockedSchedule, SolarSchedule
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from eventsys.ops.models import Heartbeat
+
+# The admin is the operator's console: it says whose it is once, here.
+admin.site.site_header = "eventsys administration"
+admin.site.site_title = "eventsys admin"
+
+# Models no operator edits: beat's solar and clocked schedules (the system schedule uses intervals and
+# crontabs) and simplejwt's token bookkeeping (logout and password changes write it). Autodiscovery
+# imports admin modules in INSTALLED_APPS order and eventsys.ops comes after both apps, so they are
+# registered by now; the check keeps this harmless if an upgrade stops registering one of them.
+for _model in (SolarSchedule, ClockedSchedule, OutstandingToken, BlacklistedToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 @admin.register(Heartbeat)

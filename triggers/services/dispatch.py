@@ -1,5 +1,6 @@
 """The dispatcher: claim due triggers, log each slot once, advance the schedule, enqueue delivery."""
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from triggers.schedules import InvalidSchedule, Schedule
 from triggers.services.delivery import enqueue_lease_until
 from triggers.services.enqueue import enqueue_deliveries_on_commit
 from triggers.services.triggers import new_execution_log, trigger_schedule
+
+logger = logging.getLogger(__name__)
 
 ENQUEUE_EVERY = 10_000
 # A round that found its due rows locked by another dispatcher waits this long before looking again.
@@ -48,6 +51,7 @@ def dispatch_due_until(*, deadline: datetime, sleep: Callable[[float], None] = t
             first=Min("next_run_at")
         )["first"]
         if upcoming is None or upcoming > deadline:
+            _log_outcome(result)
             return result
         if upcoming > now:
             sleep((upcoming - now).total_seconds())
@@ -55,6 +59,23 @@ def dispatch_due_until(*, deadline: datetime, sleep: Callable[[float], None] = t
         result.add(round_result)
         if round_result.batches == 0:
             sleep(_CONTENDED_PAUSE)  # another dispatcher holds those rows: let it commit
+
+
+# Beat sends the dispatch task every second: a run that fired nothing is counted, not logged, and the
+# count is logged (DEBUG) at most once every IDLE_SUMMARY_SECONDS per process.
+IDLE_SUMMARY_SECONDS = 60
+_idle = {"runs": 0, "since": time.monotonic()}
+
+
+def _log_outcome(result: DispatchResult) -> None:
+    if result.fired or result.skipped:
+        logger.info("dispatched: %d fired, %d skipped", result.fired, result.skipped)
+        return
+    _idle["runs"] += 1
+    elapsed = time.monotonic() - _idle["since"]
+    if elapsed >= IDLE_SUMMARY_SECONDS:
+        logger.debug("dispatcher: %d runs with nothing due in the last %d s", _idle["runs"], elapsed)
+        _idle.update(runs=0, since=time.monotonic())
 
 
 @dataclass
