@@ -1,6 +1,7 @@
 """README.md and docs/ stay true: every link resolves, the quickstart is two commands, and the
 README's tour runs as written against a live server and does what it says."""
 
+import importlib
 import os
 import re
 import subprocess
@@ -60,7 +61,12 @@ def test_the_quickstart_is_two_commands():
 @pytest.fixture
 def tour_world(settings, monkeypatch):
     """What `make run` has that a test server lacks: a worker (tasks run at once, in the request's
-    thread), CoinGecko (a local fake) and the setting the README says webhooks to this machine need."""
+    thread), CoinGecko (a local fake), the setting the README says webhooks to this machine need, and
+    the original transaction rules its migration made (an earlier transactional test may have
+    flushed them)."""
+    from django.apps import apps
+
+    importlib.import_module("alerts.migrations.0002_original_rules").create_original_rules(apps, None)
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     coingecko = FakeCoinGecko()
     settings.COINGECKO_API_URL = coingecko.url
