@@ -1,5 +1,9 @@
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
 from eventsys.api.errors import DomainError
 from triggers import services
@@ -75,9 +79,60 @@ class ExecutionLogAdmin(admin.ModelAdmin):
     list_select_related = ["trigger"]
     date_hierarchy = "created_at"
     inlines = [DeliveryAttemptInline]
+    actions = ["redeliver"]
 
     def has_add_permission(self, request):
         return False
 
+    # Logs are read-only here (the form); acting on them needs the model's change permission all the same.
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_redeliver_permission(self, request, obj=None):
+        return request.user.has_perm("triggers.change_executionlog")
+
+    @admin.action(description="Re-deliver selected", permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        """Re-deliver each log; a refusal (pending, nothing to deliver) is reported on its row, not raised."""
+        done = 0
+        for log in queryset:
+            if self._redeliver_one(request, log):
+                done += 1
+        self.message_user(request, f"Re-delivered {done} log(s).", messages.SUCCESS)
+
+    def _redeliver_one(self, request, log: ExecutionLog) -> bool:
+        try:
+            services.execution_log_redeliver(log=log)
+        except DomainError as exc:
+            self.message_user(request, f"{log}: {exc.detail}", messages.WARNING)
+            return False
+        return True
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.redeliver_view))
+        return [
+            path("<path:object_id>/redeliver/", view, name="triggers_executionlog_redeliver"),
+            *super().get_urls(),
+        ]
+
+    def redeliver_view(self, request, object_id):
+        """The change page's Re-deliver button (a POST; admin_view checks staff and CSRF)."""
+        log = self.get_object(request, unquote(object_id))
+        if log is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_redeliver_permission(request, log):
+            raise PermissionDenied
+        if self._redeliver_one(request, log):
+            self.message_user(request, f"{log}: re-delivery enqueued.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:triggers_executionlog_change", args=[log.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        log = self.get_object(request, unquote(object_id))
+        redeliverable = (
+            log is not None
+            and log.status in (ExecutionLog.DeliveryStatus.DELIVERED, ExecutionLog.DeliveryStatus.FAILED)
+            and log.source != ExecutionLog.Source.TEST
+            and self.has_redeliver_permission(request, log)
+        )
+        extra_context = {**(extra_context or {}), "can_redeliver": redeliverable}
+        return super().change_view(request, object_id, form_url, extra_context)

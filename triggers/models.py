@@ -140,6 +140,9 @@ class ExecutionLog(models.Model):
     url = models.URLField(max_length=2000, blank=True)
     payload = models.JSONField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # How many attempts the delivery may make in all; NULL: TRIGGER_DELIVERY_MAX_ATTEMPTS. A re-delivery
+    # sets it to one more than made so far (attempt numbers continue under the same delivery id).
+    attempt_limit = models.PositiveSmallIntegerField(null=True, blank=True)
     # When the next attempt is due; NULL while an attempt runs (the claim clears it).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # An enqueued or running attempt owns the row until then at the latest; afterwards the sweeper

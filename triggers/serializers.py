@@ -174,6 +174,10 @@ class SigningSecretSerializer(serializers.Serializer):
     signing_secret = StrictCharField(read_only=True)
 
 
+class RedeliveredSerializer(serializers.Serializer):
+    redelivered = StrictIntegerField(read_only=True, help_text="How many failed deliveries were sent again")
+
+
 class DeliveryAttemptSerializer(ModelSerializer):
     class Meta:
         model = DeliveryAttempt

@@ -9,12 +9,18 @@ from triggers.filters import ExecutionLogFilterSet, TriggerFilterSet, TriggerLog
 from triggers.models import ExecutionLog, Trigger
 from triggers.serializers import (
     ExecutionLogSerializer,
+    RedeliveredSerializer,
     SigningSecretSerializer,
     TriggerCreatedSerializer,
     TriggerSerializer,
 )
 
 _COMPLETED = error_response("The trigger has completed: it can no longer be paused or resumed.")
+_NOT_ACTIVE = error_response("`trigger_not_active`: the trigger is paused, disabled or completed; resume it first.")
+_NOT_REDELIVERABLE = error_response(
+    "`delivery_in_progress`: the delivery is still pending or running; `nothing_to_deliver`: the firing "
+    "has no webhook delivery (a `scheduled` trigger, a skipped slot); `test_not_redeliverable`: a test run."
+)
 
 
 class TriggerViewSet(viewsets.ModelViewSet):
@@ -73,6 +79,19 @@ class TriggerViewSet(viewsets.ModelViewSet):
         """Replace the signing secret; the new one is in this response only."""
         return Response({"signing_secret": services.trigger_rotate_secret(trigger=self.get_object())})
 
+    @extend_schema(
+        summary="Re-deliver this trigger's failed deliveries",
+        request=None,
+        responses={202: RedeliveredSerializer, 409: _NOT_ACTIVE},
+    )
+    @action(detail=True, methods=["post"], url_path="redeliver-failed")
+    def redeliver_failed(self, request, pk=None):
+        """Send every failed delivery of this trigger once more (oldest first, at most 1000 per call:
+        call again for the rest), each as a new attempt under its own delivery id. The trigger must be
+        active."""
+        count = services.trigger_redeliver_failed(trigger=self.get_object())
+        return Response({"redelivered": count}, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(responses=ExecutionLogSerializer(many=True))
     @action(detail=True, methods=["get"], serializer_class=ExecutionLogSerializer, filterset_class=TriggerLogFilterSet)
     def logs(self, request, pk=None):
@@ -92,3 +111,15 @@ class ExecutionLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         if getattr(self, "swagger_fake_view", False):
             return ExecutionLog.objects.none()
         return services.execution_logs_visible_to(self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="Re-deliver this firing's webhook",
+        request=None,
+        responses={202: ExecutionLogSerializer, 409: _NOT_REDELIVERABLE},
+    )
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        """Send a delivered or failed webhook delivery once more: one new attempt (attempt numbers
+        continue) under the same delivery id, so receivers still drop duplicates; enqueued at once."""
+        log = services.execution_log_redeliver(log=self.get_object())
+        return Response(ExecutionLogSerializer(log).data, status=status.HTTP_202_ACCEPTED)

@@ -2,6 +2,14 @@
 
 from triggers.services.delivery import deliveries_attempt, deliveries_requeue, delivery_attempt, retry_delay
 from triggers.services.dispatch import DispatchResult, dispatch_due, dispatch_due_until
+from triggers.services.redeliver import (
+    DeliveryInProgress,
+    NothingToDeliver,
+    TestNotRedelivered,
+    TriggerNotActive,
+    execution_log_redeliver,
+    trigger_redeliver_failed,
+)
 from triggers.services.retention import RetentionResult, logs_retention_apply
 from triggers.services.triggers import (
     TriggerCompleted,
@@ -20,14 +28,19 @@ from triggers.services.triggers import (
 )
 
 __all__ = [
+    "DeliveryInProgress",
     "DispatchResult",
+    "NothingToDeliver",
     "RetentionResult",
+    "TestNotRedelivered",
     "TriggerCompleted",
+    "TriggerNotActive",
     "deliveries_attempt",
     "deliveries_requeue",
     "delivery_attempt",
     "dispatch_due",
     "dispatch_due_until",
+    "execution_log_redeliver",
     "execution_logs_visible_to",
     "logs_retention_apply",
     "retry_delay",
@@ -35,6 +48,7 @@ __all__ = [
     "trigger_delete",
     "trigger_fire",
     "trigger_pause",
+    "trigger_redeliver_failed",
     "trigger_resume",
     "trigger_rotate_secret",
     "trigger_schedule",

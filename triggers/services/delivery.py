@@ -39,7 +39,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from eventsys import clock
 from eventsys.http import Outcome, post_json
@@ -69,6 +70,12 @@ def retry_delay(attempt: int, *, retry_after: float | None = None, rng=random.ra
     return timedelta(seconds=min(seconds, settings.TRIGGER_RETRY_MAX_SECONDS))
 
 
+def attempt_limit() -> Coalesce:
+    """How many attempts a delivery may make in all, as a column expression: its own `attempt_limit`
+    (set by a re-delivery), else TRIGGER_DELIVERY_MAX_ATTEMPTS."""
+    return Coalesce(F("attempt_limit"), Value(settings.TRIGGER_DELIVERY_MAX_ATTEMPTS))
+
+
 def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) -> str:
     """Make the due attempt of one delivery. Returns what happened (for the task's result and logs)."""
     now = now or clock.database_now()
@@ -76,7 +83,7 @@ def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) ->
         delivery_id=delivery_id,
         status=ExecutionLog.DeliveryStatus.PENDING,
         next_attempt_at__lte=now + _EARLY_TOLERANCE,
-        attempts__lt=settings.TRIGGER_DELIVERY_MAX_ATTEMPTS,
+        attempts__lt=attempt_limit(),
     ).update(
         attempts=F("attempts") + 1,
         next_attempt_at=None,
@@ -154,7 +161,7 @@ def _record(*, log: ExecutionLog, outcome: Outcome, started_at: datetime, finish
     }
     if outcome.delivered:
         fields.update(status=ExecutionLog.DeliveryStatus.DELIVERED, completed_at=finished_at)
-    elif outcome.kind == "retry" and log.attempts < settings.TRIGGER_DELIVERY_MAX_ATTEMPTS:
+    elif outcome.kind == "retry" and log.attempts < (log.attempt_limit or settings.TRIGGER_DELIVERY_MAX_ATTEMPTS):
         fields["next_attempt_at"] = finished_at + retry_delay(log.attempts, retry_after=outcome.retry_after)
     else:
         fields.update(status=ExecutionLog.DeliveryStatus.FAILED, completed_at=finished_at)
@@ -194,7 +201,7 @@ def deliveries_requeue(*, now: datetime | None = None, limit: int = 1000) -> int
     pending = ExecutionLog.objects.select_for_update(skip_locked=True).filter(
         status=ExecutionLog.DeliveryStatus.PENDING
     )
-    exhausted = pending.filter(lost, attempts__gte=settings.TRIGGER_DELIVERY_MAX_ATTEMPTS)
+    exhausted = pending.filter(lost, attempts__gte=attempt_limit())
     for log_id, trigger_id in exhausted.values_list("pk", "trigger_id")[:limit]:
         error = "attempts exhausted: the last attempt never reported back (worker lost?)"
         ExecutionLog.objects.filter(pk=log_id).update(
