@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from eventsys.api.errors import DomainError
@@ -10,10 +12,49 @@ from triggers import services
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 
 
+class FailingFilter(admin.SimpleListFilter):
+    """Webhook triggers whose latest deliveries failed (consecutive_failures > 0)."""
+
+    title = "deliveries"
+    parameter_name = "deliveries"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "Failing"), ("healthy", "Not failing")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.filter(consecutive_failures__gt=0)
+        if self.value() == "healthy":
+            return queryset.filter(consecutive_failures=0)
+        return queryset
+
+
+# The latest finished delivery of a trigger: its outcome, for the list (one subquery, any page size).
+_LAST_DELIVERY = (
+    ExecutionLog.objects.filter(
+        trigger=OuterRef("pk"),
+        status__in=[ExecutionLog.DeliveryStatus.DELIVERED, ExecutionLog.DeliveryStatus.FAILED],
+    )
+    .order_by("-created_at", "-id")
+    .values("status")[:1]
+)
+
+
 @admin.register(Trigger)
 class TriggerAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "kind", "status", "schedule_type", "next_run_at", "last_run_at", "run_count"]
-    list_filter = ["kind", "status", "schedule_type"]
+    list_display = [
+        "name",
+        "owner",
+        "kind",
+        "status",
+        "schedule_type",
+        "next_run_at",
+        "last_run_at",
+        "run_count",
+        "last_delivery",
+        "consecutive_failures",
+    ]
+    list_filter = [FailingFilter, "kind", "status", "schedule_type"]
     search_fields = ["name", "owner__username", "api_endpoint"]
     list_select_related = ["owner"]
     exclude = ["signing_secret"]
@@ -24,8 +65,79 @@ class TriggerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(last_delivery_status=Subquery(_LAST_DELIVERY))
+
+    @admin.display(description="last delivery", ordering="last_delivery_status")
+    def last_delivery(self, trigger) -> str:
+        if trigger.kind != Trigger.Kind.API:
+            return "no delivery"
+        return trigger.last_delivery_status or "none yet"
+
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Trigger._meta.fields if field.name != "signing_secret"]
+        fields = [field.name for field in Trigger._meta.fields if field.name != "signing_secret"]
+        return [*fields, "upcoming_runs", "latest_executions"]
+
+    @admin.display(description="next five runs")
+    def upcoming_runs(self, trigger) -> str:
+        runs = services.trigger_upcoming(trigger, 5)
+        return ", ".join(run.strftime("%Y-%m-%d %H:%M:%S UTC") for run in runs) or "none (not active)"
+
+    @admin.display(description="latest executions")
+    def latest_executions(self, trigger):
+        logs = trigger.logs.order_by("-created_at", "-id")[:5]
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">{}</a>: {} ({})</li>',
+            (
+                (
+                    reverse("admin:triggers_executionlog_change", args=[log.pk]),
+                    log.scheduled_for.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    log.get_status_display(),
+                    log.source,
+                )
+                for log in logs
+            ),
+        )
+        everything = reverse("admin:triggers_executionlog_changelist") + f"?trigger__id__exact={trigger.pk}"
+        return format_html(
+            '<ul style="margin: 0; padding-left: 1em">{}</ul><a href="{}">All executions</a>',
+            rows or "none yet",
+            everything,
+        )
+
+    # The buttons on a trigger's own page: (URL part, label, hover text, service, what the message says).
+    BUTTONS = [
+        ("fire", "Fire now", "Fire once now, besides the schedule", services.trigger_fire, "Fired"),
+        ("pause", "Pause", "Stop firing until resumed", services.trigger_pause, "Paused"),
+        ("resume", "Resume", "Fire again from the next slot", services.trigger_resume, "Resumed"),
+    ]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.act_view))
+        return [path("<path:object_id>/act/<str:action>/", view, name="triggers_trigger_act"), *super().get_urls()]
+
+    def act_view(self, request, object_id, action):
+        """A button of the trigger's page (a POST; admin_view checks staff and CSRF)."""
+        trigger = self.get_object(request, unquote(object_id))
+        if trigger is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        buttons = {name: (service, verb) for name, _, _, service, verb in self.BUTTONS}
+        if action not in buttons or not self.has_change_permission(request, trigger):
+            raise PermissionDenied
+        service, verb = buttons[action]
+        self._apply(request, Trigger.objects.filter(pk=trigger.pk), service, verb)
+        return HttpResponseRedirect(reverse("admin:triggers_trigger_change", args=[trigger.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field is read-only: a Save button would only claim a change that cannot happen.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "trigger_buttons": [(name, label, title) for name, label, title, _, _ in self.BUTTONS],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Fire now")
     def fire_now(self, request, queryset):
@@ -65,18 +177,26 @@ class DeliveryAttemptInline(admin.TabularInline):
 @admin.register(ExecutionLog)
 class ExecutionLogAdmin(admin.ModelAdmin):
     list_display = [
-        "trigger",
+        "trigger_link",
+        "owner",
         "source",
-        "scheduled_for",
-        "status",
+        "scheduled_to_the_second",
+        "delivery",
         "state",
         "attempts",
         "response_status",
-        "created_at",
+        "latency_ms",
+        "lateness",
     ]
-    list_filter = ["state", "status", "source"]
+    list_filter = [
+        "state",
+        "status",
+        "source",
+        ("trigger", admin.RelatedOnlyFieldListFilter),
+        ("owner", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["trigger__name", "delivery_id"]
-    list_select_related = ["trigger"]
+    list_select_related = ["trigger", "owner"]
     date_hierarchy = "created_at"
     inlines = [DeliveryAttemptInline]
     actions = ["redeliver"]
@@ -87,6 +207,27 @@ class ExecutionLogAdmin(admin.ModelAdmin):
     # Logs are read-only here (the form); acting on them needs the model's change permission all the same.
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="trigger", ordering="trigger__name")
+    def trigger_link(self, log):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:triggers_trigger_change", args=[log.trigger_id]), log.trigger
+        )
+
+    @admin.display(description="scheduled for", ordering="scheduled_for")
+    def scheduled_to_the_second(self, log) -> str:
+        return log.scheduled_for.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @admin.display(description="delivery", ordering="status")
+    def delivery(self, log) -> str:
+        return log.get_status_display()
+
+    @admin.display(description="late by")
+    def lateness(self, log) -> str:
+        """From the slot to the log (manual and test firings are never late)."""
+        if log.source != ExecutionLog.Source.SCHEDULE:
+            return "-"
+        return f"{max((log.created_at - log.scheduled_for).total_seconds(), 0):.1f} s"
 
     def has_redeliver_permission(self, request, obj=None):
         return request.user.has_perm("triggers.change_executionlog")

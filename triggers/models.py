@@ -123,7 +123,7 @@ class ExecutionLog(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"  # gave up: a permanent error or attempts exhausted
         SKIPPED = "skipped"  # misfire policy "skip": the slot was too late to fire
-        NONE = "none"  # a `scheduled` trigger: nothing to deliver
+        NONE = "none", "no delivery"  # a `scheduled` trigger: nothing to deliver
 
     class State(models.TextChoices):
         ACTIVE = "active"

@@ -114,3 +114,36 @@ def test_the_admin_login_page_renders_and_logs_in(page, live_server, admin_user)
     screenshot(page, "admin-index")
     assert page.url == live_server.url + "/admin/"
     assert "Site administration" in page.content()
+
+
+def test_an_operator_fires_a_trigger_from_its_page(page, live_server, admin_user, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from triggers.services import trigger_create
+
+    monkeypatch.setattr("triggers.services.triggers.enqueue_deliveries_on_commit", lambda *args, **kwargs: None)
+    trigger = trigger_create(
+        owner=admin_user,
+        name="nightly export",
+        kind="scheduled",
+        schedule_type="cron",
+        cron="0 2 * * *",
+        timezone="Europe/London",
+    )
+    page.goto(live_server.url + "/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "password")
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+
+    page.goto(f"{live_server.url}/admin/triggers/trigger/{trigger.pk}/change/")
+    assert page.locator("input[name=_save]").count() == 0  # read-only: no Save
+    assert "next five runs" in page.content().lower()
+    page.get_by_role("button", name="Fire now").click()
+    page.wait_for_load_state()
+    screenshot(page, "trigger-page")
+
+    assert "Fired 1 trigger(s)." in page.locator(".messagelist").inner_text()
+    assert trigger.logs.filter(source="manual", created_at__gte=timezone.now() - timedelta(minutes=1)).count() == 1

@@ -1,0 +1,153 @@
+"""The operators' trigger pages: list health (last delivery, consecutive failures, a failing filter)
+in a constant number of queries, a read-only page without a Save button, and a log list that reads."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from triggers.models import ExecutionLog, Trigger
+from triggers.services import dispatch_due, trigger_create, trigger_fire
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def staff(client, admin_user, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    client.force_login(admin_user)
+    return client
+
+
+def webhook(owner, name: str, *, failures: int = 0, last: str | None = None) -> Trigger:
+    trigger = trigger_create(
+        owner=owner,
+        name=name,
+        kind="api",
+        schedule_type="interval",
+        schedule_time=NOW + timedelta(minutes=1),
+        interval=5,
+        api_endpoint="http://127.0.0.1:9/hook",
+    )
+    if last:
+        log = trigger_fire(trigger=trigger)
+        ExecutionLog.objects.filter(pk=log.pk).update(status=last)
+    Trigger.objects.filter(pk=trigger.pk).update(consecutive_failures=failures)
+    return trigger
+
+
+@pytest.fixture(autouse=True)
+def _no_enqueue(monkeypatch):
+    monkeypatch.setattr("triggers.services.triggers.enqueue_deliveries_on_commit", lambda *args, **kwargs: None)
+
+
+def test_the_trigger_list_shows_each_triggers_delivery_health(staff, alice):
+    webhook(alice, "healthy hook", last="delivered")
+    webhook(alice, "broken hook", failures=3, last="failed")
+    webhook(alice, "new hook")
+
+    page = staff.get("/admin/triggers/trigger/").content.decode()
+
+    rows = {name: page.split(name, 1)[1].split("</tr>", 1)[0] for name in ("healthy hook", "broken hook", "new hook")}
+    assert "delivered" in rows["healthy hook"] and ">0<" in rows["healthy hook"]
+    assert "failed" in rows["broken hook"] and ">3<" in rows["broken hook"]
+    assert "none yet" in rows["new hook"]
+
+
+def test_the_failing_filter_lists_only_failing_triggers(staff, alice):
+    webhook(alice, "healthy hook", last="delivered")
+    webhook(alice, "broken hook", failures=2, last="failed")
+
+    failing = staff.get("/admin/triggers/trigger/?deliveries=failing").content.decode()
+    healthy = staff.get("/admin/triggers/trigger/?deliveries=healthy").content.decode()
+
+    assert "broken hook" in failing and "healthy hook" not in failing
+    assert "healthy hook" in healthy and "broken hook" not in healthy
+
+
+def test_the_trigger_list_costs_the_same_queries_for_3_or_12_triggers(staff, alice):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff.get("/admin/triggers/trigger/").status_code == 200
+        return len(captured)
+
+    for index in range(3):
+        webhook(alice, f"hook {index}", last="delivered")
+    few = queries()
+    for index in range(3, 12):
+        webhook(alice, f"hook {index}", failures=1, last="failed")
+    assert queries() == few
+
+
+def test_a_triggers_page_is_read_only_and_offers_no_save(staff, alice):
+    trigger = webhook(alice, "hook")
+
+    page = staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+
+    assert "hook" in page
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+
+
+def test_the_log_list_reads_as_an_operator_expects(staff, alice):
+    scheduled = trigger_create(
+        owner=alice,
+        name="plain",
+        kind="scheduled",
+        schedule_type="interval",
+        schedule_time=NOW + timedelta(minutes=1),
+        interval=5,
+    )
+    dispatch_due(now=NOW + timedelta(minutes=1, seconds=30))  # the slot at NOW + 1 min, logged 30 s late
+
+    page = staff.get("/admin/triggers/executionlog/").content.decode()
+
+    assert "no delivery" in page and ">None<" not in page
+    assert f'href="/admin/triggers/trigger/{scheduled.pk}/change/"' in page
+    assert (NOW + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC") in page
+    assert "30.0 s" in page  # late by
+    owner_filter = staff.get(f"/admin/triggers/executionlog/?owner__id__exact={alice.pk}")
+    assert owner_filter.status_code == 200 and "plain" in owner_filter.content.decode()
+
+
+def test_a_triggers_page_shows_its_next_runs_and_latest_executions(staff, alice):
+    trigger = webhook(alice, "hook", last="delivered")
+
+    page = staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+
+    assert "2026-11-23 12:01:00 UTC, 2026-11-23 12:06:00 UTC" in page  # the next five runs
+    assert page.count("Next five runs") == page.count("Latest executions") == 1
+    log = trigger.logs.get()
+    assert f'href="/admin/triggers/executionlog/{log.pk}/change/"' in page
+    assert f"/admin/triggers/executionlog/?trigger__id__exact={trigger.pk}" in page  # all of them
+
+
+@pytest.mark.parametrize(
+    ("button", "status", "message"), [("pause", "paused", "Paused 1"), ("fire", "active", "Fired 1")]
+)
+def test_the_buttons_on_a_triggers_page_act_and_say_so(staff, alice, button, status, message):
+    trigger = webhook(alice, "hook")
+    page = staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+    assert f'action="/admin/triggers/trigger/{trigger.pk}/act/{button}/"' in page
+
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/act/{button}/", follow=True)
+
+    assert response.status_code == 200 and message in response.content.decode()
+    trigger.refresh_from_db()
+    assert trigger.status == status
+    assert trigger.logs.count() == (1 if button == "fire" else 0)
+
+
+def test_a_button_refusal_is_a_message_and_a_get_or_an_unknown_button_does_nothing(staff, alice):
+    trigger = webhook(alice, "hook")
+    assert staff.get(f"/admin/triggers/trigger/{trigger.pk}/act/pause/").status_code == 405
+    assert staff.post(f"/admin/triggers/trigger/{trigger.pk}/act/delete/").status_code == 403
+    Trigger.objects.filter(pk=trigger.pk).update(status="completed", next_run_at=None)
+
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/act/resume/", follow=True)
+
+    assert "has completed" in response.content.decode()
+    trigger.refresh_from_db()
+    assert trigger.status == "completed"
