@@ -335,6 +335,9 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10, minimum=1)
 READY_HEARTBEAT_MAX_AGE = env_int("READY_HEARTBEAT_MAX_AGE", 60, minimum=1)
 READY_CHECK_TIMEOUT = env_int("READY_CHECK_TIMEOUT", 3, minimum=1)
+# GET /metrics (Prometheus): off unless enabled; with a token, only a scraper that sends it is answered.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Each worker instance (eventsys/ops/workers.py) records that it is alive this often, from a thread of
 # its parent process; one not heard for WORKER_PRESUMED_DEAD_SECONDS while another worker is heard is
 # presumed dead and the sweeper re-sends the attempts it held. Several missed beats, so that a stalled

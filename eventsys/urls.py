@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.forms import LockoutAuthenticationForm
 from eventsys.api.root import ApiRootView
 from eventsys.landing import LandingView
-from eventsys.ops.views import HealthView, ReadyView
+from eventsys.ops.views import HealthView, ReadyView, metrics
 
 handler404 = "eventsys.landing.not_found"
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/health/", HealthView.as_view(), name="health"),
     path("api/ready/", ReadyView.as_view(), name="ready"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # The browsable API's login (before DRF's own, which it replaces) counts failures like every login.

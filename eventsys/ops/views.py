@@ -1,10 +1,17 @@
+import hmac
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from eventsys.api.fields import StrictBooleanField, StrictCharField
+from eventsys.ops.metrics import ServiceCollector
 from eventsys.ops.services import DEGRADABLE_CHECKS, readiness_report
 
 
@@ -64,3 +71,19 @@ class ReadyView(_ProbeView):
             "degraded": degraded,
         }
         return Response(body, status=503 if failing else 200)
+
+
+def metrics(request):
+    """`GET /metrics`: Prometheus's text format (eventsys.ops.metrics). Off unless METRICS_ENABLED; with
+    METRICS_TOKEN set, only a scraper sending `Authorization: Bearer <token>` is answered."""
+    if not settings.METRICS_ENABLED:
+        raise Http404
+    if settings.METRICS_TOKEN:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent.encode(), settings.METRICS_TOKEN.encode()):
+            return HttpResponse("A valid METRICS_TOKEN is required.\n", status=401, content_type="text/plain")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(now=timezone.now))
+    response = HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response
