@@ -211,3 +211,13 @@ class ExecutionLogSerializer(ModelSerializer):
             "completed_at",
         ]
         read_only_fields = fields
+
+
+class ExecutionLogDetailSerializer(ExecutionLogSerializer):
+    delivery_attempts = DeliveryAttemptSerializer(
+        many=True, read_only=True, help_text="Every HTTP attempt of the delivery, oldest first."
+    )
+
+    class Meta(ExecutionLogSerializer.Meta):
+        fields = [*ExecutionLogSerializer.Meta.fields, "delivery_attempts"]
+        read_only_fields = fields

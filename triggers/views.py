@@ -8,6 +8,7 @@ from triggers import services
 from triggers.filters import ExecutionLogFilterSet, TriggerFilterSet, TriggerLogFilterSet
 from triggers.models import ExecutionLog, Trigger
 from triggers.serializers import (
+    ExecutionLogDetailSerializer,
     ExecutionLogSerializer,
     RedeliveredSerializer,
     SigningSecretSerializer,
@@ -110,7 +111,12 @@ class ExecutionLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ExecutionLog.objects.none()
-        return services.execution_logs_visible_to(self.request.user).order_by("-created_at", "-id")
+        logs = services.execution_logs_visible_to(self.request.user).order_by("-created_at", "-id")
+        return logs.prefetch_related("delivery_attempts") if self.action == "retrieve" else logs
+
+    def get_serializer_class(self):
+        # One log shows every attempt of its delivery; a list shows the outcome only.
+        return ExecutionLogDetailSerializer if self.action == "retrieve" else ExecutionLogSerializer
 
     @extend_schema(
         summary="Re-deliver this firing's webhook",

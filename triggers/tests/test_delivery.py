@@ -354,3 +354,24 @@ def test_a_database_connection_killed_after_the_claim_does_not_strand_the_attemp
     log.refresh_from_db()
     assert (log.status, log.lease_until, log.attempts) == ("delivered", None, 1)
     assert log.delivery_attempts.count() == 1 and len(receiver.requests) == 1
+
+
+def test_a_logs_detail_shows_every_attempt_and_the_list_only_the_outcome(alice, receiver, clock, client_alice):
+    receiver.responses = [(503, {}, b"busy"), (200, {}, b"thanks")]
+    trigger = api_trigger(alice, receiver.url)
+    log = fire_once(trigger, clock)
+    assert delivery_attempt(delivery_id=log.delivery_id) == "retry"
+    log.refresh_from_db()
+    clock.move_to(log.next_attempt_at)
+    assert delivery_attempt(delivery_id=log.delivery_id) == "delivered"
+
+    detail = client_alice.get(f"/api/v1/event-logs/{log.pk}/").json()
+
+    assert [(a["number"], a["outcome"], a["response_status"]) for a in detail["delivery_attempts"]] == [
+        (1, "retry", 503),
+        (2, "delivered", 200),
+    ]
+    assert detail["delivery_attempts"][1]["response_excerpt"] == "thanks"
+    assert {"started_at", "latency_ms", "error"} <= set(detail["delivery_attempts"][0])
+    listed = client_alice.get("/api/v1/event-logs/").json()["results"]
+    assert "delivery_attempts" not in listed[0] and listed[0]["attempts"] == 2
