@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from alerts.models import AlertRule, Coin, PriceAlert, PriceTick, ProviderState, Transaction, TransactionAlert
 from alerts.services import price_alerts
+from eventsys.ops.csv_export import csv_export_action
 
 
 @admin.register(PriceAlert)
@@ -20,7 +21,24 @@ class PriceAlertAdmin(admin.ModelAdmin):
         "notified_at",
         "rearm_price",
     ]
-    actions = ["rearm"]
+    actions = ["rearm", "export_csv"]
+
+    export_csv = csv_export_action(
+        [
+            ("owner", "owner.username"),
+            ("coin", "coin"),
+            ("currency", "currency"),
+            ("direction", "direction"),
+            ("target price", "target_price"),
+            ("status", "status"),
+            ("created at", "created_at"),
+            ("triggered at", "triggered_at"),
+            ("triggered price", "triggered_price"),
+        ],
+        "price-alerts.csv",
+        "Export selected price alerts (CSV)",
+        rows=lambda alerts: alerts.select_related("owner"),
+    )
 
     def has_add_permission(self, request):
         return False  # alerts are created through the API, where coins are resolved and validated

@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from eventsys.api.errors import DomainError
+from eventsys.ops.csv_export import csv_export_action
 from triggers import services
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 
@@ -199,7 +200,28 @@ class ExecutionLogAdmin(admin.ModelAdmin):
     list_select_related = ["trigger", "owner"]
     date_hierarchy = "created_at"
     inlines = [DeliveryAttemptInline]
-    actions = ["redeliver"]
+    actions = ["redeliver", "export_csv"]
+
+    export_csv = csv_export_action(
+        [
+            ("trigger id", "trigger_id"),
+            ("trigger name", "trigger.name"),
+            ("owner", "owner.username"),
+            ("source", "source"),
+            ("scheduled for", "scheduled_for"),
+            ("created at", "created_at"),
+            ("status", "status"),
+            ("state", "state"),
+            ("attempts", "attempts"),
+            ("response status", "response_status"),
+            ("latency ms", "latency_ms"),
+            ("delivery id", "delivery_id"),
+            ("error", "error"),
+        ],
+        "execution-logs.csv",
+        "Export selected logs (CSV)",
+        rows=lambda logs: logs.select_related("trigger", "owner"),
+    )
 
     def has_add_permission(self, request):
         return False
