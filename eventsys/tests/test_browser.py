@@ -114,6 +114,13 @@ def test_the_admin_login_page_renders_and_logs_in(page, live_server, admin_user)
     screenshot(page, "admin-index")
     assert page.url == live_server.url + "/admin/"
     assert "Site administration" in page.content()
+    health = page.locator("#service-health")
+    assert health.is_visible()
+    assert health.locator("tr").count() >= 9  # five checks and the jobs' verdicts
+    assert "database" in health.inner_text()
+    dot_colour = "el => getComputedStyle(el).backgroundColor"
+    assert health.locator("tr.health-ok .health-dot").first.evaluate(dot_colour) == "rgb(46, 125, 50)"  # green
+    assert health.locator("tr.health-fail .health-dot").first.evaluate(dot_colour) == "rgb(198, 40, 40)"  # no beat
 
 
 def test_an_operator_fires_a_trigger_from_its_page(page, live_server, admin_user, monkeypatch):
