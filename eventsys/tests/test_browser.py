@@ -104,6 +104,18 @@ def test_the_api_docs_render_every_job(page, live_server):
 
 
 def test_the_admin_login_page_renders_and_logs_in(page, live_server, admin_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events.models import IngestedEvent
+
+    now = timezone.now()
+    IngestedEvent.objects.bulk_create(  # a day of ingest for the dashboard's chart (and its screenshot)
+        IngestedEvent(owner=admin_user, event_type="ping", event_payload={}, received_at=now - timedelta(minutes=m))
+        for m in range(0, 24 * 60, 7)
+        if (m // 60) % 5
+    )
     page.goto(live_server.url + "/admin/")
     screenshot(page, "admin-login")
 
@@ -121,6 +133,7 @@ def test_the_admin_login_page_renders_and_logs_in(page, live_server, admin_user)
     dot_colour = "el => getComputedStyle(el).backgroundColor"
     assert health.locator("tr.health-ok .health-dot").first.evaluate(dot_colour) == "rgb(46, 125, 50)"  # green
     assert health.locator("tr.health-fail .health-dot").first.evaluate(dot_colour) == "rgb(198, 40, 40)"  # no beat
+    assert health.locator("svg.ops-chart").count() == 2  # firings and ingest over the last day
 
 
 def test_an_operator_fires_a_trigger_from_its_page(page, live_server, admin_user, monkeypatch):

@@ -1,6 +1,7 @@
 from django import template
 from django.utils import timezone
 
+from eventsys.ops.charts import COLOURS, dashboard_charts
 from eventsys.ops.figures import service_figures
 from eventsys.ops.health import overall, service_health
 
@@ -10,5 +11,11 @@ register = template.Library()
 @register.simple_tag
 def health_report() -> dict:
     """The dashboard's verdicts, for the admin index (staff only, as the admin is)."""
-    verdicts = service_health(service_figures(now=timezone.now()))
-    return {"overall": overall(verdicts), "verdicts": verdicts}
+    now = timezone.now()
+    verdicts = service_health(service_figures(now=now))
+    return {
+        "overall": overall(verdicts),
+        "verdicts": verdicts,
+        "charts": dashboard_charts(now=now),
+        "colours": COLOURS,
+    }
