@@ -89,6 +89,13 @@ def test_price_polls_are_judged_against_the_poll_interval(settings):
     assert never.level == WARN and never.reason == "never polled, 2 live alert(s) waiting"
 
 
+def hourly_hook(owner, name: str = "hook") -> Trigger:
+    """A webhook trigger firing every hour, to a port nothing listens on (nothing here delivers)."""
+    return trigger_create(
+        owner=owner, name=name, kind="api", schedule_type="cron", cron="0 * * * *", api_endpoint="http://127.0.0.1:9/h"
+    )
+
+
 @pytest.fixture
 def staff(client, admin_user, settings, monkeypatch):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
@@ -98,14 +105,7 @@ def staff(client, admin_user, settings, monkeypatch):
 
 
 def test_the_admin_index_shows_the_health_with_links(staff, admin_user):
-    trigger = trigger_create(
-        owner=admin_user,
-        name="hook",
-        kind="api",
-        schedule_type="cron",
-        cron="0 * * * *",
-        api_endpoint="http://127.0.0.1:9/hook",
-    )
+    trigger = hourly_hook(admin_user)
     Trigger.objects.filter(pk=trigger.pk).update(consecutive_failures=3)
 
     page = staff.get("/admin/").content.decode()
@@ -124,16 +124,7 @@ def test_the_dashboard_costs_the_same_queries_however_much_there_is(staff, admin
 
     few = queries()
     for index in range(8):
-        trigger_fire(
-            trigger=trigger_create(
-                owner=admin_user,
-                name=f"hook {index}",
-                kind="api",
-                schedule_type="cron",
-                cron="0 * * * *",
-                api_endpoint="http://127.0.0.1:9/hook",
-            )
-        )
+        trigger_fire(trigger=hourly_hook(admin_user, f"hook {index}"))
     ProviderState.objects.create(name="coingecko", last_success_at=NOW)
     assert ExecutionLog.objects.filter(status="pending").count() == 8
     assert queries() == few
@@ -145,14 +136,7 @@ def test_the_charts_count_each_hour_of_the_last_day(admin_user, settings, monkey
 
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     monkeypatch.setattr("triggers.services.triggers.enqueue_deliveries_on_commit", lambda *args, **kwargs: None)
-    trigger = trigger_create(
-        owner=admin_user,
-        name="hook",
-        kind="api",
-        schedule_type="cron",
-        cron="0 * * * *",
-        api_endpoint="http://127.0.0.1:9/h",
-    )
+    trigger = hourly_hook(admin_user)
     for minutes_ago, status in [(5, "delivered"), (10, "failed"), (70, "delivered"), (60 * 30, "delivered")]:
         log = trigger_fire(trigger=trigger)
         ExecutionLog.objects.filter(pk=log.pk).update(status=status, created_at=NOW - timedelta(minutes=minutes_ago))

@@ -20,6 +20,7 @@ from triggers.services import (
     trigger_pause,
     trigger_resume,
 )
+from triggers.tests.test_delivery import api_trigger
 
 pytestmark = pytest.mark.django_db
 
@@ -37,19 +38,6 @@ def enqueued():
     """The delivery ids handed to the broker, once the request's transaction commits."""
     with mock.patch("triggers.services.enqueue.enqueue_deliveries") as enqueue:
         yield lambda: [delivery_id for call in enqueue.call_args_list for delivery_id in call.args[0]]
-
-
-def api_trigger(owner, url, **fields):
-    defaults = {
-        "name": "hook",
-        "kind": "api",
-        "api_endpoint": url,
-        "api_payload": {"hello": "world"},
-        "schedule_type": "interval",
-        "schedule_time": NOW + timedelta(minutes=1),
-        "interval": 1,
-    }
-    return trigger_create(owner=owner, **{**defaults, **fields})
 
 
 def fired(trigger, clock, django_capture_on_commit_callbacks) -> ExecutionLog:
