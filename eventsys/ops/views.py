@@ -1,6 +1,8 @@
 import hmac
+import logging
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -13,6 +15,8 @@ from rest_framework.views import APIView
 from eventsys.api.fields import StrictBooleanField, StrictCharField
 from eventsys.ops.metrics import ServiceCollector
 from eventsys.ops.services import DEGRADABLE_CHECKS, readiness_report
+
+logger = logging.getLogger(__name__)
 
 
 class _ProbeView(APIView):
@@ -84,6 +88,11 @@ def metrics(request):
             return HttpResponse("A valid METRICS_TOKEN is required.\n", status=401, content_type="text/plain")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(now=timezone.now))
-    response = HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    try:
+        exposition = generate_latest(registry)
+    except DatabaseError as exc:  # the figures are the database's: without it the scrape fails, loudly
+        logger.warning("metrics unavailable: database error %s", exc.__class__.__name__)
+        return HttpResponse("The database is unavailable.\n", status=503, content_type="text/plain")
+    response = HttpResponse(exposition, content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response

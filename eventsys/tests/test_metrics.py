@@ -102,3 +102,16 @@ def test_a_scrape_costs_the_same_queries_whatever_the_data(client, enabled, alic
     ProviderState.objects.create(name="coingecko", last_success_at=NOW)
     Heartbeat.objects.create(component="worker", seen_at=NOW)
     assert queries() == few
+
+
+def test_a_database_outage_fails_the_scrape_with_a_503_not_a_500(client, enabled, monkeypatch):
+    from django.db import OperationalError
+
+    def unreachable(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("eventsys.ops.metrics.service_figures", unreachable)
+    response = client.get("/metrics")
+
+    assert response.status_code == 503
+    assert response.content == b"The database is unavailable.\n"
