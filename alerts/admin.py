@@ -2,11 +2,12 @@ from django.contrib import admin, messages
 
 from alerts.models import AlertRule, Coin, PriceAlert, PriceTick, ProviderState, Transaction, TransactionAlert
 from alerts.services import price_alerts
+from eventsys.ops.admin_buttons import ObjectButtonsMixin
 from eventsys.ops.csv_export import csv_export_action
 
 
 @admin.register(PriceAlert)
-class PriceAlertAdmin(admin.ModelAdmin):
+class PriceAlertAdmin(ObjectButtonsMixin, admin.ModelAdmin):
     list_display = ["coin", "currency", "direction", "target_price", "status", "owner", "triggered_at", "trigger_count"]
     list_filter = ["status", "direction", "currency", "repeat"]
     search_fields = ["coin", "owner__username", "owner__email"]
@@ -22,6 +23,7 @@ class PriceAlertAdmin(admin.ModelAdmin):
         "rearm_price",
     ]
     actions = ["rearm", "export_csv"]
+    object_buttons = [("rearm", "Re-arm", "Watch the price again from now on")]
 
     export_csv = csv_export_action(
         [

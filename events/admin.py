@@ -3,6 +3,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from events import services
 from events.models import Attendee, Event, IngestedEvent
+from eventsys.ops.admin_buttons import ObjectButtonsMixin
 from eventsys.ops.csv_export import csv_export_action
 
 
@@ -42,7 +43,7 @@ class AttendeeInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ObjectButtonsMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "organiser",
@@ -61,6 +62,7 @@ class EventAdmin(admin.ModelAdmin):
     raw_id_fields = ["organiser"]
     inlines = [AttendeeInline]
     actions = ["export_attendees_csv"]
+    object_buttons = [("export_attendees_csv", "Export attendees (CSV)", "Every attendee of this event, as a CSV file")]
 
     export_attendees_csv = csv_export_action(
         ATTENDEE_CSV_COLUMNS,

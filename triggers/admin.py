@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from eventsys.api.errors import DomainError
+from eventsys.ops.admin_buttons import ObjectButtonsMixin
 from eventsys.ops.csv_export import csv_export_action
 from triggers import services
 from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
@@ -42,7 +43,7 @@ _LAST_DELIVERY = (
 
 
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
+class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "owner",
@@ -107,28 +108,11 @@ class TriggerAdmin(admin.ModelAdmin):
             everything,
         )
 
-    # The buttons on a trigger's own page: (URL part, label, hover text, service, what the message says).
-    BUTTONS = [
-        ("fire", "Fire now", "Fire once now, besides the schedule", services.trigger_fire, "Fired"),
-        ("pause", "Pause", "Stop firing until resumed", services.trigger_pause, "Paused"),
-        ("resume", "Resume", "Fire again from the next slot", services.trigger_resume, "Resumed"),
+    object_buttons = [
+        ("fire_now", "Fire now", "Fire once now, besides the schedule"),
+        ("pause", "Pause", "Stop firing until resumed"),
+        ("resume", "Resume", "Fire again from the next slot"),
     ]
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(require_POST(self.act_view))
-        return [path("<path:object_id>/act/<str:action>/", view, name="triggers_trigger_act"), *super().get_urls()]
-
-    def act_view(self, request, object_id, action):
-        """A button of the trigger's page (a POST; admin_view checks staff and CSRF)."""
-        trigger = self.get_object(request, unquote(object_id))
-        if trigger is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        buttons = {name: (service, verb) for name, _, _, service, verb in self.BUTTONS}
-        if action not in buttons or not self.has_change_permission(request, trigger):
-            raise PermissionDenied
-        service, verb = buttons[action]
-        self._apply(request, Trigger.objects.filter(pk=trigger.pk), service, verb)
-        return HttpResponseRedirect(reverse("admin:triggers_trigger_change", args=[trigger.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Every field is read-only: a Save button would only claim a change that cannot happen.
@@ -136,7 +120,6 @@ class TriggerAdmin(admin.ModelAdmin):
             **(extra_context or {}),
             "show_save": False,
             "show_save_and_continue": False,
-            "trigger_buttons": [(name, label, title) for name, label, title, _, _ in self.BUTTONS],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -125,28 +125,28 @@ def test_a_triggers_page_shows_its_next_runs_and_latest_executions(staff, alice)
 
 
 @pytest.mark.parametrize(
-    ("button", "status", "message"), [("pause", "paused", "Paused 1"), ("fire", "active", "Fired 1")]
+    ("button", "status", "message"), [("pause", "paused", "Paused 1"), ("fire_now", "active", "Fired 1")]
 )
 def test_the_buttons_on_a_triggers_page_act_and_say_so(staff, alice, button, status, message):
     trigger = webhook(alice, "hook")
     page = staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
-    assert f'action="/admin/triggers/trigger/{trigger.pk}/act/{button}/"' in page
+    assert f'action="/admin/triggers/trigger/{trigger.pk}/button/{button}/"' in page
 
-    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/act/{button}/", follow=True)
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/{button}/", follow=True)
 
     assert response.status_code == 200 and message in response.content.decode()
     trigger.refresh_from_db()
     assert trigger.status == status
-    assert trigger.logs.count() == (1 if button == "fire" else 0)
+    assert trigger.logs.count() == (1 if button == "fire_now" else 0)
 
 
 def test_a_button_refusal_is_a_message_and_a_get_or_an_unknown_button_does_nothing(staff, alice):
     trigger = webhook(alice, "hook")
-    assert staff.get(f"/admin/triggers/trigger/{trigger.pk}/act/pause/").status_code == 405
-    assert staff.post(f"/admin/triggers/trigger/{trigger.pk}/act/delete/").status_code == 403
+    assert staff.get(f"/admin/triggers/trigger/{trigger.pk}/button/pause/").status_code == 405
+    assert staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/delete_selected/").status_code == 403
     Trigger.objects.filter(pk=trigger.pk).update(status="completed", next_run_at=None)
 
-    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/act/resume/", follow=True)
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/resume/", follow=True)
 
     assert "has completed" in response.content.decode()
     trigger.refresh_from_db()
