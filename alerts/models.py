@@ -66,6 +66,7 @@ class PriceAlert(models.Model):
             ),
             # the owner's list
             models.Index(fields=["owner", "-created_at"], name="alerts_price_owner"),
+            models.Index(fields=["triggered_at"], name="alerts_price_triggered"),  # the dashboard's hourly counts
         ]
         constraints = [
             models.CheckConstraint(condition=Q(target_price__gt=0), name="alerts_price_target_positive"),
@@ -197,6 +198,7 @@ class Transaction(models.Model):
             models.Index(fields=["customer", "time", "id"], name="alerts_tx_history"),
             models.Index(fields=["customer", "type", "time", "id"], name="alerts_tx_history_type"),
             models.Index(fields=["owner", "-id"], name="alerts_tx_owner"),
+            models.Index(fields=["created_at"], name="alerts_tx_created"),  # the dashboard's hourly counts
         ]
         constraints = [
             models.UniqueConstraint(
@@ -226,6 +228,7 @@ class TransactionAlert(models.Model):
         indexes = [
             models.Index(fields=["owner", "-id"], name="alerts_txalert_owner"),
             models.Index(fields=["owner", "code", "-id"], name="alerts_txalert_code"),
+            models.Index(fields=["created_at"], name="alerts_txalert_created"),  # the dashboard's hourly counts
         ]
 
     def __str__(self) -> str:

@@ -326,6 +326,7 @@ CELERY_TASK_ROUTES = {
         "alerts.poll_prices",
         "alerts.refresh_coins",
         "eventsys.heartbeat",
+        "eventsys.rollup",
     )
 }
 CELERY_BEAT_SCHEDULER = "eventsys.ops.scheduler:HeartbeatDatabaseScheduler"
@@ -377,6 +378,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "eventsys.heartbeat",
         "schedule": timedelta(seconds=HEARTBEAT_SECONDS),
         "options": {"expire_seconds": HEARTBEAT_SECONDS * 3},
+    },
+    "eventsys.rollup": {
+        "task": "eventsys.rollup",
+        "schedule": timedelta(minutes=5),
+        "options": {"expire_seconds": 240},
     },
     "triggers.dispatch": {
         "task": "triggers.dispatch",

@@ -1,12 +1,21 @@
 from celery import shared_task
+from django.utils import timezone
 
 from eventsys.ops.models import Heartbeat
+from eventsys.ops.rollup import rollup as rollup_hours
 from eventsys.ops.services import heartbeat_record
 
 HEARTBEAT_TASK = "eventsys.heartbeat"
+ROLLUP_TASK = "eventsys.rollup"
 
 
 @shared_task(name=HEARTBEAT_TASK, acks_late=True, soft_time_limit=10, time_limit=20)
 def heartbeat() -> None:
     """Sent by beat, run by a worker: proves beat → broker → worker → database works."""
     heartbeat_record(component=Heartbeat.Component.WORKER)
+
+
+@shared_task(name=ROLLUP_TASK, soft_time_limit=120, time_limit=180)
+def rollup() -> int:
+    """Sent by beat: the dashboard's hourly counts for the hours that are over (eventsys/ops/rollup.py)."""
+    return rollup_hours(now=timezone.now())

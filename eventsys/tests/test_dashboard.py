@@ -128,29 +128,3 @@ def test_the_dashboard_costs_the_same_queries_however_much_there_is(staff, admin
     ProviderState.objects.create(name="coingecko", last_success_at=NOW)
     assert ExecutionLog.objects.filter(status="pending").count() == 8
     assert queries() == few
-
-
-def test_the_charts_count_each_hour_of_the_last_day(admin_user, settings, monkeypatch):
-    from events.models import IngestedEvent
-    from eventsys.ops.charts import dashboard_charts
-
-    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
-    monkeypatch.setattr("triggers.services.triggers.enqueue_deliveries_on_commit", lambda *args, **kwargs: None)
-    trigger = hourly_hook(admin_user)
-    for minutes_ago, status in [(5, "delivered"), (10, "failed"), (70, "delivered"), (60 * 30, "delivered")]:
-        log = trigger_fire(trigger=trigger)
-        ExecutionLog.objects.filter(pk=log.pk).update(status=status, created_at=NOW - timedelta(minutes=minutes_ago))
-    IngestedEvent.objects.bulk_create(
-        IngestedEvent(owner=admin_user, event_type="ping", event_payload={}, received_at=NOW - timedelta(minutes=m))
-        for m in (1, 2, 125)
-    )
-
-    firings, ingested = dashboard_charts(now=NOW + timedelta(minutes=30))
-
-    assert len(firings.hours) == 24 and firings.hours[-1] == NOW  # the current hour last
-    assert firings.series["delivered"][-1] == 0 and firings.series["delivered"][-2] == 1  # 11:55 is the hour before
-    assert firings.series["failed"][-2] == 1 and firings.series["delivered"][-3] == 1
-    assert firings.total == 3  # the one 30 hours old is outside the day
-    assert ingested.series["events"][-2] == 2 and ingested.series["events"][-4] == 1
-    svg = str(firings.svg())
-    assert svg.startswith("<svg") and svg.count("<rect") == 3 and "11:00 UTC: 1 delivered, 1 failed" in svg
