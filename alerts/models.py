@@ -67,6 +67,12 @@ class PriceAlert(models.Model):
             # the owner's list
             models.Index(fields=["owner", "-created_at"], name="alerts_price_owner"),
             models.Index(fields=["triggered_at"], name="alerts_price_triggered"),  # the dashboard's hourly counts
+            # the dashboard's e-mails not sent yet
+            models.Index(
+                fields=["triggered_at"],
+                condition=Q(status="triggered", notified_at__isnull=True),
+                name="alerts_price_unsent",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(target_price__gt=0), name="alerts_price_target_positive"),

@@ -364,3 +364,21 @@ def percentile(values: list[float], p: float) -> float:
     """The nearest-rank percentile (p in 0..1); NaN for no values."""
     ordered = sorted(values)
     return ordered[max(math.ceil(p * len(ordered)) - 1, 0)] if ordered else math.nan
+
+
+def machine_description() -> str:
+    """One line naming the machine a figure was measured on: CPU model, cores, memory, PostgreSQL."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB"
+    system = f"{platform.system()} {platform.release()}"
+    return f"machine: {platform.node()}, {cpu}, {os.cpu_count()} cores{memory}, {system}"

@@ -105,11 +105,14 @@ class Chart:
             rects,
         )
         return format_html(
-            '<svg class="ops-chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">{}</svg>',
+            '<svg class="ops-chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">{}'
+            '<text class="ops-peak" x="{}" y="10" text-anchor="end" font-size="10" fill="#555">{}</text></svg>',
             WIDTH,
             HEIGHT,
             self.title,
             body,
+            WIDTH - 2,
+            f"top: {_figure(peak, self.unit)}" if any(map(any, columns)) else "",
         )
 
 

@@ -7,11 +7,16 @@ from django.conf import settings
 from django.urls import reverse
 
 from eventsys.ops.figures import Figures
+from eventsys.ops.rollup import lateness_quantile
 from eventsys.ops.services import DEGRADABLE_CHECKS
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 # A delivery older than these is late (amber), then stuck (red).
 BACKLOG_WARN_SECONDS, BACKLOG_FAIL_SECONDS = 60, 600
+# A triggered alert's e-mail still unsent after these: the mail server is slow (amber), then failing (red).
+EMAIL_WARN_SECONDS, EMAIL_FAIL_SECONDS = 300, 3600
+# The last hour's p99 dispatch lateness: slots fire within a second; a minute is the misfire grace.
+LATENESS_WARN_SECONDS, LATENESS_FAIL_SECONDS = 5, 60
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,15 @@ def service_health(figures: Figures) -> list[Verdict]:
         Verdict(name, OK if check.ok else (WARN if name in DEGRADABLE_CHECKS else FAIL), check.detail)
         for name, check in figures.checks.items()
     ]
-    verdicts += [_backlog(figures), _failing(figures), _disabled(figures), *_price_polls(figures), _ingest(figures)]
+    verdicts += [
+        _backlog(figures),
+        _lateness(figures),
+        _failing(figures),
+        _disabled(figures),
+        *_price_polls(figures),
+        _emails(figures),
+        _ingest(figures),
+    ]
     return verdicts
 
 
@@ -43,6 +56,26 @@ def _backlog(figures: Figures) -> Verdict:
         return Verdict("delivery backlog", OK, "no delivery waiting", link)
     level = FAIL if age > BACKLOG_FAIL_SECONDS else WARN if age > BACKLOG_WARN_SECONDS else OK
     return Verdict("delivery backlog", level, f"{pending} waiting, the oldest for {age:.0f} s", link)
+
+
+def _lateness(figures: Figures) -> Verdict:
+    link = _admin_list("triggers_executionlog", "source__exact=schedule")
+    p99 = lateness_quantile(figures.lateness_last_hour, 0.99)
+    if p99 is None:
+        return Verdict("dispatch lateness", OK, "no scheduled firing in the last hour", link)
+    level = FAIL if p99 > LATENESS_FAIL_SECONDS else WARN if p99 > LATENESS_WARN_SECONDS else OK
+    firings = sum(figures.lateness_last_hour.values())
+    reason = f"p99 {p99:.2f} s over {firings} scheduled firing(s) in the last hour"
+    return Verdict("dispatch lateness", level, reason, link)
+
+
+def _emails(figures: Figures) -> Verdict:
+    link = _admin_list("alerts_pricealert", "status__exact=triggered&notified_at__isnull=True")
+    count, age = figures.alert_emails_unsent, figures.oldest_unsent_email_seconds
+    if not count:
+        return Verdict("alert e-mails", OK, "every triggered alert's e-mail sent", link)
+    level = FAIL if age > EMAIL_FAIL_SECONDS else WARN if age > EMAIL_WARN_SECONDS else OK
+    return Verdict("alert e-mails", level, f"{count} not sent yet, the oldest for {age:.0f} s", link)
 
 
 def _failing(figures: Figures) -> Verdict:

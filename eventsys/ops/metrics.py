@@ -7,10 +7,11 @@ in memory that a multi-process deployment would have to share.
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from eventsys.ops.figures import service_figures
+from eventsys.ops.rollup import INF, LATENESS_BOUNDS, bound_key
 
 
 class ServiceCollector(Collector):
@@ -68,6 +69,32 @@ class ServiceCollector(Collector):
             "source",
             {source.name: source.consecutive_failures for source in figures.price_sources},
         )
+        yield GaugeMetricFamily(
+            "eventsys_alert_emails_unsent",
+            "Triggered price alerts whose e-mail has not been sent yet",
+            value=figures.alert_emails_unsent,
+        )
+        yield GaugeMetricFamily(
+            "eventsys_alert_emails_oldest_unsent_seconds",
+            "Seconds since the oldest of them triggered",
+            value=figures.oldest_unsent_email_seconds,
+        )
+        yield _lateness_histogram(figures.lateness_last_hour, figures.lateness_seconds_last_hour)
+
+
+def _lateness_histogram(buckets, total_seconds: float) -> GaugeHistogramMetricFamily:
+    """The last hour's scheduled firings by lateness, cumulative per upper bound as Prometheus expects."""
+    cumulative, rows = 0, []
+    for bound in LATENESS_BOUNDS:
+        cumulative += buckets.get(bound_key(bound), 0)
+        rows.append((bound_key(bound), cumulative))
+    rows.append((INF, cumulative + buckets.get(INF, 0)))
+    return GaugeHistogramMetricFamily(
+        "eventsys_dispatch_lateness_seconds",
+        "Scheduled firings of the last hour by how late they were logged after their slot",
+        buckets=rows,
+        gsum_value=total_seconds,
+    )
 
 
 def _labelled(name: str, documentation: str, label: str, values: dict[str, float]) -> GaugeMetricFamily:

@@ -49,12 +49,12 @@ class Series:
 def _lateness_bucket():
     """The histogram bucket of a scheduled firing (the rows carry `lateness`: _scheduled_firings)."""
     return Case(
-        *(When(lateness__lte=timedelta(seconds=bound), then=Value(_bound_key(bound))) for bound in LATENESS_BOUNDS),
+        *(When(lateness__lte=timedelta(seconds=bound), then=Value(bound_key(bound))) for bound in LATENESS_BOUNDS),
         default=Value(INF),
     )
 
 
-def _bound_key(bound: float) -> str:
+def bound_key(bound: float) -> str:
     return f"{bound:g}"
 
 
@@ -150,7 +150,7 @@ def lateness_quantile(buckets: Counter[str], quantile: float) -> float | None:
     rank = quantile * total
     below, lower = 0, 0.0
     for bound in LATENESS_BOUNDS:
-        in_bucket = buckets.get(_bound_key(bound), 0)
+        in_bucket = buckets.get(bound_key(bound), 0)
         if in_bucket and below + in_bucket >= rank:
             return lower + (bound - lower) * (rank - below) / in_bucket
         below += in_bucket

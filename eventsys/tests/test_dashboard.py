@@ -128,3 +128,46 @@ def test_the_dashboard_costs_the_same_queries_however_much_there_is(staff, admin
     ProviderState.objects.create(name="coingecko", last_success_at=NOW)
     assert ExecutionLog.objects.filter(status="pending").count() == 8
     assert queries() == few
+
+
+@pytest.mark.parametrize(
+    ("buckets", "level", "reason"),
+    [
+        ({}, OK, "no scheduled firing in the last hour"),
+        ({"0.25": 99, "1": 1}, OK, "p99 0.25 s over 100 scheduled firing(s) in the last hour"),
+        ({"0.25": 90, "10": 10}, WARN, "p99 9.50 s over 100 scheduled firing(s) in the last hour"),
+        ({"0.25": 50, "+Inf": 50}, FAIL, "p99 300.00 s over 100 scheduled firing(s) in the last hour"),
+    ],
+)
+def test_dispatch_lateness_is_judged_by_the_last_hours_p99(buckets, level, reason):
+    from collections import Counter
+
+    lateness = verdict(service_health(figures(lateness_last_hour=Counter(buckets))), "dispatch lateness")
+    assert (lateness.level, lateness.reason) == (level, reason)
+
+
+@pytest.mark.parametrize(("age", "level"), [(60, OK), (900, WARN), (7200, FAIL)])
+def test_unsent_alert_emails_are_judged_by_the_oldest(age, level):
+    report = service_health(figures(alert_emails_unsent=2, oldest_unsent_email_at=NOW - timedelta(seconds=age)))
+    emails = verdict(report, "alert e-mails")
+    assert emails.level == level and emails.reason == f"2 not sent yet, the oldest for {age} s"
+    assert emails.link == "/admin/alerts/pricealert/?status__exact=triggered&notified_at__isnull=True"
+    assert verdict(service_health(figures()), "alert e-mails").level == OK
+
+
+def test_the_unsent_email_list_link_lists_exactly_them(staff, admin_user):
+    from decimal import Decimal
+
+    from alerts.models import PriceAlert
+
+    def alert(**fields):
+        return PriceAlert.objects.create(
+            owner=admin_user, coin="bitcoin", target_price=Decimal(1), direction="above", **fields
+        )
+
+    unsent = alert(status="triggered", triggered_at=NOW)
+    alert(status="triggered", triggered_at=NOW, notified_at=NOW)
+    alert(status="created")
+
+    listed = staff.get(verdict(service_health(figures()), "alert e-mails").link).context["cl"]
+    assert [row.pk for row in listed.result_list] == [unsent.pk]

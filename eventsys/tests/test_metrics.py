@@ -115,3 +115,34 @@ def test_a_database_outage_fails_the_scrape_with_a_503_not_a_500(client, enabled
 
     assert response.status_code == 503
     assert response.content == b"The database is unavailable.\n"
+
+
+def test_the_lateness_histogram_and_unsent_alert_emails_are_exported(client, enabled, admin_user):
+    from decimal import Decimal
+
+    from alerts.models import PriceAlert
+
+    trigger = webhook(admin_user, "hook")
+    for seconds_late in (0.05, 0.3, 0.4, 7):
+        log = trigger_fire(trigger=trigger)
+        ExecutionLog.objects.filter(pk=log.pk).update(
+            source="schedule", scheduled_for=NOW - timedelta(seconds=seconds_late), created_at=NOW
+        )
+    PriceAlert.objects.create(
+        owner=admin_user,
+        coin="bitcoin",
+        target_price=Decimal(1),
+        direction="above",
+        status="triggered",
+        triggered_at=NOW - timedelta(minutes=10),
+    )
+
+    found = samples(client.get("/metrics"))
+
+    bucket = "eventsys_dispatch_lateness_seconds_bucket"
+    assert found[(bucket, (("le", "0.1"),))] == 1
+    assert found[(bucket, (("le", "0.5"),))] == 3  # cumulative, as Prometheus reads buckets
+    assert found[(bucket, (("le", "10"),))] == found[(bucket, (("le", "+Inf"),))] == 4
+    assert found[("eventsys_dispatch_lateness_seconds_gsum", ())] == pytest.approx(7.75)
+    assert found[("eventsys_alert_emails_unsent", ())] == 1
+    assert found[("eventsys_alert_emails_oldest_unsent_seconds", ())] == 600
