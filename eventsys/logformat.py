@@ -1,7 +1,8 @@
 """How log records are written (LOG_FORMAT) and which of them are worth writing.
 
-Wired in by settings.LOGGING for every process, and by eventsys/celery.py for the worker's and beat's
-own handlers (celery replaces the root logger's handlers with its own when it starts).
+Wired in by settings.LOGGING for every process, by eventsys/celery.py for the worker's and beat's
+own handlers (celery replaces the root logger's handlers with its own when it starts), and by
+gunicorn.conf.py for gunicorn's own error and access logs.
 """
 
 import ast
@@ -32,6 +33,25 @@ class JsonFormatter(logging.Formatter):
             entry["exc_info"] = record.exc_text
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
+class AccessJsonFormatter(JsonFormatter):
+    """JsonFormatter for gunicorn's access log (the logger gunicorn.access), which passes its request
+    "atoms" as the record's args: the request's method, path, query, status, bytes sent, duration_ms
+    and remote_addr become fields of their own besides the message."""
+
+    _FIELDS = {"method": "m", "path": "U", "query": "q", "status": "s", "bytes": "B", "duration_ms": "M"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = json.loads(super().format(record))
+        atoms = record.args if isinstance(record.args, dict) else {}
+        for field, atom in self._FIELDS.items():
+            value = dict.get(atoms, atom)  # dict.get: gunicorn's atoms answer "-" for a missing key
+            if value not in (None, "", "-"):
+                entry[field] = int(value) if field == "status" and str(value).isdigit() else value
+        if dict.get(atoms, "h"):
+            entry["remote_addr"] = atoms["h"]
         return json.dumps(entry, default=str)
 
 

@@ -41,6 +41,8 @@ TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
 USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = "en-us"
+# Admin and template times to the second with their zone ("2026-12-02 18:00:00 IST"): eventsys/formats/.
+FORMAT_MODULE_PATH = ["eventsys.formats"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
