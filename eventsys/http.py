@@ -10,7 +10,9 @@ Every request goes through the same guard and transport:
   with TLS still verified against the original host name; environment proxies are not used;
 * redirects are not followed, nothing is retried here (callers schedule retries from ``Outcome.kind``);
 * connect and read timeouts apply, plus a deadline of connect + read for the whole exchange, and at most
-  ``WEBHOOK_MAX_RESPONSE_BYTES`` of the body is read.
+  ``WEBHOOK_MAX_RESPONSE_BYTES`` of the body is read;
+* the outcome records the request headers exactly as sent and the response headers (bounded), with the
+  values of secret-bearing headers redacted.
 
 Settings are read at call time, so tests can override them.
 """
@@ -21,6 +23,7 @@ import hmac
 import http.client
 import io
 import ipaddress
+import itertools
 import json
 import re
 import socket
@@ -41,6 +44,13 @@ DELIVERY_HEADER = "X-Eventsys-Delivery"
 TIMESTAMP_HEADER = "X-Eventsys-Timestamp"
 USER_AGENT = "eventsys/1.0"
 EXCERPT_CHARS = 1000
+REDACTED = "[redacted]"
+# Recorded response headers: a receiver may send any number of any size.
+MAX_RESPONSE_HEADERS = 50
+HEADER_NAME_CHARS = 100
+HEADER_VALUE_CHARS = 500
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_SECRET_NAME_WORDS = ("token", "secret", "key", "password", "auth")
 _CHUNK_BYTES = 16384
 _METADATA_ADDRESSES = frozenset(
     map(ipaddress.ip_address, ("169.254.169.254", "fd00:ec2::254", "fd20:ce::254", "100.100.100.200"))
@@ -70,6 +80,9 @@ class _Unresolvable(ForbiddenDestination):
     """DNS gave no address: a warning at write time, and transient ("retry") to a sender."""
 
 
+Headers = tuple[tuple[str, str], ...]  # (name, value) pairs in order; a repeated header is repeated
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one request.
@@ -77,6 +90,10 @@ class Outcome:
     ``kind``: "delivered" (2xx), "retry" (408, 429, 5xx, timeouts, connection, TLS and DNS errors) or
     "failed" (other statuses, including redirects, which are not followed; refused or invalid URLs).
     ``error`` is "" for delivered outcomes; ``retry_after`` comes from Retry-After on 429 and 503 only.
+    ``request_headers`` are the (name, value) pairs sent, in order, or that would have been sent when no
+    connection was made; ``response_headers`` those received, at most MAX_RESPONSE_HEADERS, each cut to
+    HEADER_NAME_CHARS / HEADER_VALUE_CHARS, () without a response. In both, repeated headers stay
+    separate pairs and secret-bearing values read REDACTED (see ``is_secret_header``).
     """
 
     kind: str
@@ -85,6 +102,8 @@ class Outcome:
     error: str
     response_excerpt: str
     retry_after: float | None
+    request_headers: Headers = ()
+    response_headers: Headers = ()
 
     @property
     def delivered(self) -> bool:
@@ -98,7 +117,7 @@ class _Target:
     port: int
     host_header: str
     request_target: str
-    addresses: tuple[str, ...]
+    addresses: tuple[str, ...]  # empty until resolved and checked
 
 
 def validate_destination_url(url: str) -> str | None:
@@ -116,6 +135,11 @@ def validate_destination_url(url: str) -> str | None:
 
 
 def _check(url: str) -> _Target:
+    return _allowed(_parse(url))
+
+
+def _parse(url: str) -> _Target:
+    """The URL's parts, refused if malformed or not http(s); the host is not resolved yet."""
     if re.search(r"[\x00-\x20\x7f]", url):
         raise ForbiddenDestination("the URL must not contain spaces or control characters")
     try:
@@ -138,7 +162,18 @@ def _check(url: str) -> _Target:
     port = default_port if explicit_port is None else explicit_port
     if not 1 <= port <= 65535:
         raise ForbiddenDestination("the port must be between 1 and 65535")
-    addresses = _resolve(host, port)
+    host_header = f"[{host}]" if ":" in host else host
+    if explicit_port is not None and explicit_port != default_port:
+        host_header += f":{explicit_port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = quote(target, safe="!$%&'()*+,/:;=?@[]~")  # keeps existing %-escapes, encodes non-ASCII
+    return _Target(scheme, host, port, host_header, target, addresses=())
+
+
+def _allowed(target: _Target) -> _Target:
+    """``target`` with its host's addresses, refused if any of them is off limits."""
+    host = target.host
+    addresses = _resolve(host, target.port)
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS
     for address in addresses:
         reason = _forbidden_reason(address)
@@ -146,12 +181,7 @@ def _check(url: str) -> _Target:
             where = f"{host} is" if address == host else f"{host} resolves to {address},"
             hint = " (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows them, for development)" if reason in _LIFTABLE else ""
             raise ForbiddenDestination(f"{where} {reason}; requests to private networks are not allowed{hint}")
-    host_header = f"[{host}]" if ":" in host else host
-    if explicit_port is not None and explicit_port != default_port:
-        host_header += f":{explicit_port}"
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    target = quote(target, safe="!$%&'()*+,/:;=?@[]~")  # keeps existing %-escapes, encodes non-ASCII
-    return _Target(scheme, host, port, host_header, target, addresses)
+    return dataclasses.replace(target, addresses=addresses)
 
 
 def _resolve(host: str, port: int) -> tuple[str, ...]:
@@ -276,12 +306,15 @@ def _request(
     method: str, url: str, body: bytes | None, headers: urllib3.HTTPHeaderDict, *, max_bytes: int | None = None
 ) -> tuple[Outcome, bytes, str]:
     """Send one request: the outcome, the (capped) body read, and why that body is incomplete ("" if it isn't)."""
+    _add_default_headers(headers, body)
     try:
-        target = _check(url)
+        target = _parse(url)
+        headers["Host"] = target.host_header
+        target = _allowed(target)
     except ForbiddenDestination as exc:
-        return _failure("retry" if isinstance(exc, _Unresolvable) else "failed", str(exc)), b"", ""
-    headers.setdefault("User-Agent", USER_AGENT)
-    headers["Host"] = target.host_header
+        kind = "retry" if isinstance(exc, _Unresolvable) else "failed"
+        return _failure(kind, str(exc), sent=_sent_headers(headers)), b"", ""
+    sent = _sent_headers(headers)
     connect_timeout, read_timeout = settings.WEBHOOK_CONNECT_TIMEOUT, settings.WEBHOOK_READ_TIMEOUT
     started = time.perf_counter()
     conn = response = sock = None
@@ -293,15 +326,53 @@ def _request(
         response = conn.getresponse()
         latency_ms = round((time.perf_counter() - started) * 1000)
         received, body_error = _read_capped(response, sock, max_bytes or settings.WEBHOOK_MAX_RESPONSE_BYTES)
-        return _classify(response.status, response.headers, latency_ms, received), received, body_error
+        outcome = _classify(response.status, response.headers, latency_ms, received, sent=sent)
+        return outcome, received, body_error
     except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException, ValueError) as exc:
         kind, error = _describe(exc, sock, connect_timeout)
-        return _failure(kind, error, started), b"", ""
+        return _failure(kind, error, started, sent=sent), b"", ""
     finally:
         if response is not None:
             response.close()
         if conn is not None:
             conn.close()
+
+
+def _add_default_headers(headers: urllib3.HTTPHeaderDict, body: bytes | None) -> None:
+    """Set what urllib3 and http.client would otherwise add on their own (each skips a header already
+    given), so ``headers`` plus Host is exactly what goes on the wire, and can be recorded as sent."""
+    headers.setdefault("User-Agent", USER_AGENT)
+    headers.setdefault("Accept-Encoding", "identity")
+    if body is not None:
+        headers["Content-Length"] = str(len(body))
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value is a credential, never to be recorded. The signature header is not one:
+    it is an HMAC of this request, useless for forging another, and receivers debugging it need it."""
+    lowered = name.lower()
+    return lowered in _SECRET_HEADERS or any(word in lowered for word in _SECRET_NAME_WORDS)
+
+
+def _recordable(pairs) -> Headers:
+    """The pairs with secret values redacted and NUL (PostgreSQL cannot store it in JSON) replaced."""
+    return tuple(
+        (_without_nul(name), REDACTED if is_secret_header(name) else _without_nul(value)) for name, value in pairs
+    )
+
+
+def _without_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _sent_headers(headers: urllib3.HTTPHeaderDict) -> Headers:
+    return _recordable(headers.iteritems())
+
+
+def _received_headers(headers: urllib3.HTTPHeaderDict) -> Headers:
+    """Redacted on the whole name, then cut: a long name ending in "-token" is still redacted."""
+    kept = _recordable(itertools.islice(headers.iteritems(), MAX_RESPONSE_HEADERS))
+    return tuple((name[:HEADER_NAME_CHARS], value[:HEADER_VALUE_CHARS]) for name, value in kept)
 
 
 def _describe(exc: Exception, sock: "_DeadlineSocket | None", connect_timeout: float) -> tuple[str, str]:
@@ -406,7 +477,7 @@ class _DeadlineSocket:
             self._sock.close()
 
 
-def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, body: bytes) -> Outcome:
+def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, body: bytes, *, sent: Headers) -> Outcome:
     if 200 <= status < 300:
         kind, error = "delivered", ""
     elif status in (408, 429) or 500 <= status < 600:
@@ -418,7 +489,7 @@ def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, bod
     retry_after = _parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
     # NUL cannot be stored in a PostgreSQL text column; a receiver may well send one.
     excerpt = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:EXCERPT_CHARS]
-    return Outcome(kind, status, latency_ms, error, excerpt, retry_after)
+    return Outcome(kind, status, latency_ms, error, excerpt, retry_after, sent, _received_headers(headers))
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -435,6 +506,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _failure(kind: str, error: str, started: float | None = None) -> Outcome:
+def _failure(kind: str, error: str, started: float | None = None, *, sent: Headers) -> Outcome:
+    """An outcome without a response: no status, no response headers."""
     latency_ms = 0 if started is None else round((time.perf_counter() - started) * 1000)
-    return Outcome(kind, None, latency_ms, error.replace("\x00", "\ufffd"), "", None)
+    return Outcome(kind, None, latency_ms, error.replace("\x00", "\ufffd"), "", None, sent)

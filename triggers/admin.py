@@ -152,10 +152,37 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    readonly_fields = ["number", "started_at", "outcome", "response_status", "latency_ms", "error", "response_excerpt"]
+    fields = readonly_fields = [
+        "number",
+        "started_at",
+        "outcome",
+        "response_status",
+        "latency_ms",
+        "error",
+        "response_excerpt",
+        "sent_headers",
+        "received_headers",
+    ]
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="request headers")
+    def sent_headers(self, attempt: DeliveryAttempt):
+        return self._header_lines(attempt.request_headers)
+
+    @admin.display(description="response headers")
+    def received_headers(self, attempt: DeliveryAttempt):
+        return self._header_lines(attempt.response_headers)
+
+    def _header_lines(self, headers: list[list[str]]):
+        """One "Name: value" line per header, escaped: the receiver chooses what its headers say."""
+        if not headers:
+            return self.get_empty_value_display()
+        return format_html(
+            '<pre style="white-space: pre-wrap; overflow-wrap: anywhere; max-width: 30em; margin: 0">{}</pre>',
+            format_html_join("\n", "{}: {}", headers),
+        )
 
 
 @admin.register(ExecutionLog)

@@ -199,6 +199,9 @@ class DeliveryAttempt(models.Model):
     latency_ms = models.PositiveIntegerField()
     error = models.CharField(max_length=500, blank=True)
     response_excerpt = models.TextField(blank=True)
+    # [name, value] pairs as eventsys.http.Outcome records them: secrets redacted, response headers bounded.
+    request_headers = models.JSONField(default=list, blank=True)
+    response_headers = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["log", "number"]

@@ -178,10 +178,42 @@ class RedeliveredSerializer(serializers.Serializer):
     redelivered = StrictIntegerField(read_only=True, help_text="How many failed deliveries were sent again")
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+        "example": [["Content-Type", "application/json"], ["Authorization", "[redacted]"]],
+    }
+)
+class HeaderPairsField(serializers.JSONField):
+    """HTTP headers as stored on an attempt: [name, value] pairs in order, a repeated header repeated."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+
 class DeliveryAttemptSerializer(ModelSerializer):
+    request_headers = HeaderPairsField(
+        help_text="The headers sent (Host, User-Agent and the signature included); secret values read [redacted]."
+    )
+    response_headers = HeaderPairsField(
+        help_text="The receiver's headers: at most 50, values cut to 500 characters, secret values (Set-Cookie) "
+        "read [redacted]; empty when no response came."
+    )
+
     class Meta:
         model = DeliveryAttempt
-        fields = ["number", "started_at", "outcome", "response_status", "latency_ms", "error", "response_excerpt"]
+        fields = [
+            "number",
+            "started_at",
+            "outcome",
+            "response_status",
+            "latency_ms",
+            "error",
+            "response_excerpt",
+            "request_headers",
+            "response_headers",
+        ]
         read_only_fields = fields
 
 

@@ -145,6 +145,8 @@ def delivery_attempt_record(*, log: ExecutionLog, outcome: Outcome, started_at: 
         latency_ms=outcome.latency_ms,
         error=outcome.error[:500],
         response_excerpt=outcome.response_excerpt,
+        request_headers=outcome.request_headers,
+        response_headers=outcome.response_headers,
     )
 
 
