@@ -26,26 +26,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OVERFLOW_INSIDE = """() => Math.max(0, ...[...document.querySelectorAll('*')]
     .filter(el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
     .map(el => el.scrollWidth - el.clientWidth))"""
-TRIMMED_SEPARATELY = {"triggers.trigger", "triggers.executionlog"}
 
 
-def _project_changelists() -> list:
+def _project_changelists() -> list[str]:
     """app_label.model_name of every model registered by one of this repository's apps."""
-    labels = sorted(
+    return sorted(
         f"{model._meta.app_label}.{model._meta.model_name}"
         for model in admin.site._registry
         if Path(model._meta.app_config.path).resolve().is_relative_to(PROJECT_ROOT)
         and "site-packages" not in Path(model._meta.app_config.path).parts
     )
-    return [
-        pytest.param(
-            label,
-            marks=pytest.mark.xfail(strict=True, reason="triggers admin trimmed separately")
-            if label in TRIMMED_SEPARATELY
-            else (),
-        )
-        for label in labels
-    ]
 
 
 def _representative_rows(admin_user) -> None:

@@ -106,7 +106,7 @@ def test_the_log_list_reads_as_an_operator_expects(staff, alice):
 
     assert "no delivery" in page and ">None<" not in page
     assert f'href="/admin/triggers/trigger/{scheduled.pk}/change/"' in page
-    assert (NOW + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC") in page
+    assert '<span class="nowrap">2026-11-23</span> <span class="nowrap">12:01:00 UTC</span>' in page  # to the second
     assert "30.0 s" in page  # late by
     owner_filter = staff.get(f"/admin/triggers/executionlog/?owner__id__exact={alice.pk}")
     assert owner_filter.status_code == 200 and "plain" in owner_filter.content.decode()
@@ -151,3 +151,86 @@ def test_a_button_refusal_is_a_message_and_a_get_or_an_unknown_button_does_nothi
     assert "has completed" in response.content.decode()
     trigger.refresh_from_db()
     assert trigger.status == "completed"
+
+
+def test_a_triggers_page_shows_its_times_in_its_own_zone(staff, alice):
+    trigger = trigger_create(
+        owner=alice, name="kolkata", kind="scheduled", schedule_type="cron", cron="30 18 * * *", timezone="Asia/Kolkata"
+    )
+
+    page = staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+    listed = staff.get("/admin/triggers/trigger/").content.decode()
+
+    # 18:30 in Kolkata is 13:00 UTC; NOW is 12:00 UTC, so the next run is today's
+    assert "2026-11-23 18:30:00 IST, 2026-11-24 18:30:00 IST" in page  # the next five runs
+    assert "2026-11-23 18:30:00 IST" in page.split("Next run at")[1]  # the read-only field, in the same zone
+    assert '<span class="nowrap">18:30:00 IST</span>' in listed
+
+
+def test_the_test_button_sends_once_and_shows_the_answer(staff, alice, receiver):
+    receiver.responses.append((202, {}, b'{"queued": true}'))
+    trigger = trigger_create(
+        owner=alice,
+        name="hook",
+        kind="api",
+        schedule_type="interval",
+        schedule_time=NOW + timedelta(minutes=1),
+        interval=5,
+        api_endpoint=receiver.url,
+    )
+
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/test_run/", follow=True)
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith("hook: test delivered: HTTP 202 in ")
+    assert shown[0].endswith('the body began: {"queued": true}')
+    assert len(receiver.requests) == 1 and trigger.logs.get().source == "test"
+
+
+def test_a_failed_test_is_a_warning_with_the_error(staff, alice, receiver):
+    receiver.responses.append((500, {}, b"boom"))
+    trigger = trigger_create(
+        owner=alice,
+        name="hook",
+        kind="api",
+        schedule_type="interval",
+        schedule_time=NOW + timedelta(minutes=1),
+        interval=5,
+        api_endpoint=receiver.url,
+    )
+
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/test_run/", follow=True)
+
+    (message,) = response.context["messages"]
+    assert message.level_tag == "warning" and "test failed: HTTP 500" in str(message) and "boom" in str(message)
+    trigger.refresh_from_db()
+    assert trigger.consecutive_failures == 0 and trigger.status == "active"  # a test never counts
+
+
+def test_rotate_secret_shows_the_new_secret_once_and_stores_it(staff, alice):
+    trigger = webhook(alice, "hook")
+    old = trigger.signing_secret
+
+    response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/rotate_secret/", follow=True)
+
+    trigger.refresh_from_db()
+    (message,) = response.context["messages"]
+    assert trigger.signing_secret != old and trigger.signing_secret in str(message)
+    assert trigger.signing_secret not in staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+
+
+def test_testing_many_triggers_at_once_is_refused(staff, alice, monkeypatch):
+    monkeypatch.setattr("triggers.admin.TriggerAdmin.test_run_limit", 1)
+    for name in ("a", "b"):
+        webhook(alice, name)
+    sent = []
+    monkeypatch.setattr("triggers.services.trigger_test", lambda **kwargs: sent.append(kwargs))
+
+    response = staff.post(
+        "/admin/triggers/trigger/",
+        {"action": "test_run", "_selected_action": list(Trigger.objects.values_list("pk", flat=True))},
+        follow=True,
+    )
+
+    (message,) = response.context["messages"]
+    assert "Test at most 1 triggers at a time" in str(message) and not sent
