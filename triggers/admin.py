@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import OuterRef, Subquery
+from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery
+from django.db.models.expressions import RawSQL
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -43,6 +44,20 @@ _LAST_DELIVERY = (
     .order_by("-created_at", "-id")
     .values("status")[:1]
 )
+# How late its latest scheduled firing was logged after its slot.
+_LAST_LATENESS = (
+    ExecutionLog.objects.filter(trigger=OuterRef("pk"), source=ExecutionLog.Source.SCHEDULE)
+    .order_by("-created_at", "-id")
+    .annotate(lateness=ExpressionWrapper(F("created_at") - F("scheduled_for"), output_field=DurationField()))
+    .values("lateness")[:1]
+)
+# Of its last RECENT finished deliveries, how many (and how many delivered): a scalar subquery over the
+# (trigger, -created_at, -id) index per row shown, on PostgreSQL and SQLite alike. The ORM cannot
+# aggregate over a LIMIT, hence SQL; the outer table is the changelist's own, never aliased.
+RECENT = 20
+_RECENT_FINISHED = """(SELECT {count} FROM (SELECT status FROM triggers_executionlog AS recent
+    WHERE recent.trigger_id = triggers_trigger.id AND recent.status IN ('delivered', 'failed')
+    ORDER BY recent.created_at DESC, recent.id DESC LIMIT %s) AS last_finished)"""
 
 
 @admin.register(Trigger)
@@ -55,8 +70,8 @@ class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
         "what",
         "status",
         time_column("next_run_at", "next run", zone_field="timezone"),
-        time_column("last_run_at", "last run", zone_field="timezone"),
-        "last_delivery",
+        "last_run",
+        "deliveries",
         "failures",
     ]
     list_filter = [FailingFilter, "kind", "status", "schedule_type"]
@@ -74,7 +89,19 @@ class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(last_delivery_status=Subquery(_LAST_DELIVERY))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_delivery_status=Subquery(_LAST_DELIVERY),
+                last_lateness=Subquery(_LAST_LATENESS, output_field=DurationField()),
+                recent_finished=RawSQL(_RECENT_FINISHED.format(count="count(*)"), [RECENT]),
+                recent_delivered=RawSQL(
+                    _RECENT_FINISHED.format(count="count(CASE WHEN last_finished.status = 'delivered' THEN 1 END)"),
+                    [RECENT],
+                ),
+            )
+        )
 
     @admin.display(description="kind", ordering="kind")
     def what(self, trigger) -> str:
@@ -84,11 +111,27 @@ class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
     def failures(self, trigger) -> int:
         return trigger.consecutive_failures
 
-    @admin.display(description="last delivery", ordering="last_delivery_status")
-    def last_delivery(self, trigger) -> str:
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, trigger):
+        """When it last fired, in its zone, and how late its latest scheduled firing was."""
+        if trigger.last_run_at is None:
+            return None
+        date, time = in_zone(trigger.last_run_at, trigger.timezone).split(" ", 1)
+        late = trigger.last_lateness
+        lateness = f"{max(late.total_seconds(), 0):.1f} s late" if late is not None else "by hand"
+        return format_html(
+            '<span class="nowrap">{}</span> <span class="nowrap">{}</span><br><small>{}</small>', date, time, lateness
+        )
+
+    @admin.display(description="deliveries", ordering="last_delivery_status")
+    def deliveries(self, trigger):
+        """The last delivery's outcome, and the success rate of the last RECENT."""
         if trigger.kind != Trigger.Kind.API:
             return "no delivery"
-        return trigger.last_delivery_status or "none yet"
+        if not trigger.recent_finished:
+            return "none yet"
+        rate = f"{trigger.recent_delivered} of the last {trigger.recent_finished} ok"
+        return format_html("{}<br><small>{}</small>", trigger.last_delivery_status, rate)
 
     def get_readonly_fields(self, request, obj=None):
         fields = [field.name for field in Trigger._meta.fields if field.name != "signing_secret"]

@@ -234,3 +234,20 @@ def test_testing_many_triggers_at_once_is_refused(staff, alice, monkeypatch):
 
     (message,) = response.context["messages"]
     assert "Test at most 1 triggers at a time" in str(message) and not sent
+
+
+def test_the_trigger_list_shows_the_success_rate_of_the_last_20_deliveries_and_the_lateness(staff, alice):
+    trigger = webhook(alice, "hook")
+    outcomes = ["failed"] * 5 + ["delivered"] * 17 + ["failed"] * 3  # oldest first: the first 5 are too old
+    for minute, status in enumerate(outcomes):
+        log = trigger_fire(trigger=trigger)
+        ExecutionLog.objects.filter(pk=log.pk).update(status=status, created_at=NOW + timedelta(minutes=minute))
+    pending = trigger_fire(trigger=trigger)  # newest, but not finished: not counted
+    ExecutionLog.objects.filter(pk=pending.pk).update(created_at=NOW + timedelta(hours=1))
+    dispatch_due(now=NOW + timedelta(minutes=1, seconds=30))  # the slot at NOW + 1 min, logged 30 s late
+    Trigger.objects.filter(pk=trigger.pk).update(last_run_at=NOW + timedelta(minutes=1, seconds=30))
+
+    row = staff.get("/admin/triggers/trigger/").content.decode().split(">hook<", 1)[1].split("</tr>", 1)[0]
+
+    assert "17 of the last 20 ok" in row
+    assert "30.0 s late" in row
