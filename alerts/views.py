@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -15,10 +15,19 @@ from alerts.serializers import (
     TransactionSerializer,
 )
 from alerts.services import price_alerts, transactions
+from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_requested, dry_run_variant
+from eventsys.api.fields import StrictBooleanField
 from eventsys.api.filters import ListFilterBackend, RejectUnknownQueryParams, StableOrderingFilter
 from eventsys.api.parsers import DecimalJSONParser
 
+_WOULD_FIRE_NOW = StrictBooleanField(
+    read_only=True,
+    allow_null=True,
+    help_text="Whether the latest known price already crosses the target (null: no recent price is known).",
+)
 
+
+@extend_schema_view(partial_update=extend_schema(parameters=[DRY_RUN_PARAMETER]))
 class PriceAlertViewSet(viewsets.ModelViewSet):
     """Your price alerts. DELETE marks an alert deleted: kept for history, never polled."""
 
@@ -33,8 +42,29 @@ class PriceAlertViewSet(viewsets.ModelViewSet):
             return PriceAlert.objects.none()
         return price_alerts.price_alerts_visible_to(self.request.user)
 
+    @extend_schema(
+        parameters=[DRY_RUN_PARAMETER],
+        responses={
+            201: PriceAlertSerializer,
+            200: dry_run_variant(PriceAlertSerializer, created=["id"], extra={"would_fire_now": _WOULD_FIRE_NOW}),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        def evaluate() -> Response:
+            response = super(PriceAlertViewSet, self).create(request, *args, **kwargs)
+            if dry_run_requested(request):
+                response.data["would_fire_now"] = price_alerts.price_alert_would_fire(alert=self._created)
+            return response
+
+        return answer(request, evaluate, created=["id"])
+
+    @extend_schema(parameters=[DRY_RUN_PARAMETER])
+    def update(self, request, *args, **kwargs):
+        return answer(request, lambda: super(PriceAlertViewSet, self).update(request, *args, **kwargs))
+
     def perform_create(self, serializer):
         serializer.instance = price_alerts.price_alert_create(owner=self.request.user, **serializer.validated_data)
+        self._created = serializer.instance
 
     def perform_update(self, serializer):
         serializer.instance = price_alerts.price_alert_update(alert=serializer.instance, **serializer.validated_data)
@@ -80,12 +110,17 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             return Transaction.objects.none()
         return transactions.transactions_visible_to(self.request.user).select_related("customer").order_by("-id")
 
-    @extend_schema(request=TransactionInSerializer, responses={200: TransactionAnswerSerializer})
+    @extend_schema(
+        request=TransactionInSerializer, parameters=[DRY_RUN_PARAMETER], responses={200: TransactionAnswerSerializer}
+    )
     def create(self, request):
+        return answer(request, lambda: self._record(request))
+
+    def _record(self, request) -> Response:
         serializer = TransactionInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        answer = transactions.transaction_record(owner=request.user, **serializer.validated_data)
-        return Response(answer.as_dict())
+        recorded = transactions.transaction_record(owner=request.user, **serializer.validated_data)
+        return Response(recorded.as_dict())
 
 
 class TransactionAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -10,6 +10,7 @@ from accounts.models import ApiToken
 from events import ingestion
 from events.filters import IngestedEventFilterSet
 from events.models import IngestedEvent
+from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer
 from eventsys.api.fields import StrictCharField, StrictIntegerField
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
@@ -56,7 +57,7 @@ _Receipt = inline_serializer(
     {
         "index": StrictIntegerField(),
         "status": serializers.ChoiceField(choices=["accepted", "duplicate"]),
-        "id": StrictIntegerField(),
+        "id": StrictIntegerField(allow_null=True, help_text="The stored event (null when accepted by a dry run)"),
         "idempotency_key": StrictCharField(),
     },
 )
@@ -84,13 +85,17 @@ class IngestView(APIView):
 
     @extend_schema(
         request=OpenApiTypes.ANY,
+        parameters=[DRY_RUN_PARAMETER],
         responses={
             201: _IngestResponse,
-            200: _IngestResponse,
+            200: _IngestResponse,  # only duplicates, or a dry run
             409: error_response("An idempotency key was reused for another event; nothing was stored."),
         },
     )
     def post(self, request):
+        return answer(request, lambda: self._ingest(request), forget=_forget_accepted_ids)
+
+    def _ingest(self, request) -> Response:
         ingestion.ingest_refuse_oversized(declared_bytes=int(request.META.get("CONTENT_LENGTH") or 0))
         receipts = ingestion.ingest(token=request.auth, body=request.data)
         accepted = sum(receipt.status == "accepted" for receipt in receipts)
@@ -103,6 +108,13 @@ class IngestView(APIView):
             ],
         }
         return Response(body, status=status.HTTP_201_CREATED if accepted else status.HTTP_200_OK)
+
+
+def _forget_accepted_ids(body: dict) -> None:
+    """A dry run stored nothing: an accepted event has no id (a duplicate names the stored one)."""
+    for receipt in body["receipts"]:
+        if receipt["status"] == "accepted":
+            receipt["id"] = None
 
 
 class IngestedEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

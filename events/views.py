@@ -13,6 +13,7 @@ from events.calendar import event_ics
 from events.filters import AttendeeFilterSet, EventFilterSet
 from events.models import Attendee, Event
 from events.serializers import AttendeeRegisteredSerializer, AttendeeSerializer, EventSerializer
+from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_variant
 from eventsys.api.fields import zone_or_none
 from eventsys.api.filters import ListFilterBackend, RejectUnknownQueryParams, StableOrderingFilter
 from eventsys.api.schema import error_response
@@ -77,6 +78,9 @@ class EventCalendarView(APIView):
         return response
 
 
+REGISTRATION_CREATED_FIELDS = ["id", "cancel_token"]
+
+
 @extend_schema(parameters=[TZ_PARAMETER])
 class AttendeeViewSet(ZoneFromQueryMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Registration is open to anyone; the list (it holds e-mail addresses) is the organiser's.
@@ -124,12 +128,17 @@ class AttendeeViewSet(ZoneFromQueryMixin, mixins.ListModelMixin, viewsets.Generi
 
     @extend_schema(
         request=AttendeeSerializer,
+        parameters=[DRY_RUN_PARAMETER],
         responses={
             201: AttendeeRegisteredSerializer,
+            200: dry_run_variant(AttendeeRegisteredSerializer, created=REGISTRATION_CREATED_FIELDS),
             409: error_response("Already registered, or the event is full (and no waitlist was asked for)."),
         },
     )
     def create(self, request, *args, **kwargs):
+        return answer(request, lambda: self._register(request), created=REGISTRATION_CREATED_FIELDS)
+
+    def _register(self, request) -> Response:
         event = self._event(organiser_only=False)
         self._current_event = event
         serializer = AttendeeSerializer(data=request.data, context=self.get_serializer_context())

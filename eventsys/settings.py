@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
         "TriggerStatusEnum": "triggers.models.Trigger.Status",
         "DeliveryStatusEnum": "triggers.models.ExecutionLog.DeliveryStatus",
         "AttendeeStatusEnum": "events.models.Attendee.Status",
+        "PriceAlertStatusEnum": "alerts.models.PriceAlert.Status",
         "TransactionTypeEnum": "alerts.models.TransactionType",
     },
 }

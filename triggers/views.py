@@ -1,8 +1,9 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_variant
 from eventsys.api.schema import error_response
 from triggers import services
 from triggers.filters import ExecutionLogFilterSet, TriggerFilterSet, TriggerLogFilterSet
@@ -24,6 +25,10 @@ _NOT_REDELIVERABLE = error_response(
 )
 
 
+TRIGGER_CREATED_FIELDS = ["id", "signing_secret"]
+
+
+@extend_schema_view(partial_update=extend_schema(parameters=[DRY_RUN_PARAMETER]))
 class TriggerViewSet(viewsets.ModelViewSet):
     """Your triggers. Times without an offset are read in the trigger's `timezone`."""
 
@@ -35,12 +40,25 @@ class TriggerViewSet(viewsets.ModelViewSet):
             return Trigger.objects.none()
         return services.triggers_visible_to(self.request.user).order_by("-created_at", "-id")
 
-    @extend_schema(responses={201: TriggerCreatedSerializer})
+    @extend_schema(
+        parameters=[DRY_RUN_PARAMETER],
+        responses={
+            201: TriggerCreatedSerializer,
+            200: dry_run_variant(TriggerCreatedSerializer, created=TRIGGER_CREATED_FIELDS),
+        },
+    )
     def create(self, request, *args, **kwargs):
+        return answer(request, lambda: self._create(request), created=TRIGGER_CREATED_FIELDS)
+
+    def _create(self, request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         trigger = services.trigger_create(owner=request.user, **serializer.validated_data)
         return Response(TriggerCreatedSerializer(trigger).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[DRY_RUN_PARAMETER])
+    def update(self, request, *args, **kwargs):
+        return answer(request, lambda: super(TriggerViewSet, self).update(request, *args, **kwargs))
 
     def perform_update(self, serializer):
         serializer.instance = services.trigger_update(trigger=serializer.instance, **serializer.validated_data)

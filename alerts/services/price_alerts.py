@@ -130,6 +130,18 @@ def _direction_for(*, coin: str, currency: str, target_price: Decimal) -> str:
     return PriceAlert.Direction.ABOVE if target_price > current else PriceAlert.Direction.BELOW
 
 
+def price_alert_would_fire(*, alert: PriceAlert) -> bool | None:
+    """Whether the latest recent price (PRICE_MAX_AGE_SECONDS) already crosses the alert's target;
+    None when no recent price is known."""
+    fresh_since = timezone.now() - timedelta(seconds=settings.PRICE_MAX_AGE_SECONDS)
+    current = latest_price(coin=alert.coin, currency=alert.currency, since=fresh_since)
+    if current is None:
+        return None
+    if alert.direction == PriceAlert.Direction.ABOVE:
+        return current >= alert.target_price
+    return current <= alert.target_price
+
+
 def price_alert_create(
     *,
     owner,
