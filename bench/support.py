@@ -21,6 +21,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+# eventsys's URLs plus the bare DRF views the API is compared with (bench/baselines/): give it to gunicorn
+BASELINES_SETTINGS = "bench.baselines.settings"
+BENCH_SECRET_KEY = "bench-only-secret-key-never-used-outside-bench"  # >= 32 bytes: JWT's HMAC wants that many
 
 
 def recreate_database(url: str, *, template: str | None = None) -> None:
@@ -49,7 +52,7 @@ def web_env(*, database_url: str, data_dir: str, **extra: str) -> dict[str, str]
         DATABASE_URL=database_url,
         DATA_DIR=data_dir,
         DEBUG="false",
-        SECRET_KEY="bench-only-secret-key",
+        SECRET_KEY=BENCH_SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
         **extra,
@@ -97,13 +100,19 @@ def gunicorn(env: dict[str, str], *, workers: int, threads: int, log: Path | Non
             server.wait()
 
 
-async def _exchange(reader, writer, path: str, token: str, body: bytes) -> tuple[int, bool]:
-    """POST one body on an open connection: (status, whether the server closes the connection)."""
-    writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
-        + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
+async def _exchange(reader, writer, path: str, token: str, body) -> tuple[int, bool]:
+    """One request on an open connection: (status, whether the server closes the connection). `body` is
+    the JSON bytes to POST to `path`, or a request of its own: (method, path, JSON bytes or None); an
+    empty `token` sends no Authorization header."""
+    method = "POST"
+    if isinstance(body, tuple):
+        method, path, body = body
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    writer.write(head.encode() + b"\r\n" + (body or b""))
     await writer.drain()
     status = int((await reader.readline()).split()[1])
     length, closing = 0, False
@@ -161,7 +170,8 @@ def post_all(
     rate: float | None = None,
     outcomes: list | None = None,
 ) -> tuple[float, list[float], dict]:
-    """POST every body over `clients` keep-alive connections: (seconds, sorted latencies, statuses).
+    """POST every body over `clients` keep-alive connections: (seconds, sorted latencies, statuses). A body
+    may also be a request of its own, (method, path, JSON bytes or None); an empty `token` sends none.
 
     Without `rate` the load is closed: each client sends its next request as soon as it has an answer,
     which measures the most the server can do (and latency = clients / throughput, by Little's law).
@@ -200,7 +210,8 @@ def post_all(
 
 
 def p99(latencies: list[float]) -> float:
-    return latencies[max(int(len(latencies) * 0.99) - 1, 0)]
+    """The nearest-rank 99th percentile (see percentile)."""
+    return percentile(latencies, 0.99)
 
 
 # --- The trigger engine's processes and a webhook sink (bench/dispatch, bench/dispatch_steady) --------------------
@@ -210,7 +221,8 @@ CONCURRENCY = {"threads": 8, "prefork": 4}  # per delivery worker process
 
 def engine_env(data_dir: str, *, database_url: str, broker_url: str) -> dict[str, str]:
     """The processes' environment; an exported DJANGO_SETTINGS_MODULE (a what-if variant) is kept."""
-    env = {"DJANGO_SETTINGS_MODULE": "eventsys.settings", **os.environ, "DATA_DIR": data_dir, "DEBUG": "true"}
+    env = {"DJANGO_SETTINGS_MODULE": "eventsys.settings", **os.environ, "DATA_DIR": data_dir}
+    env |= {"DEBUG": "false", "SECRET_KEY": BENCH_SECRET_KEY}  # as deployed: no query log, no debug pages
     env |= {"DATABASE_URL": database_url, "CELERY_BROKER_URL": broker_url}
     return env | {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
 
@@ -382,3 +394,80 @@ def machine_description() -> str:
         memory = f", {kib / 2**20:.0f} GiB"
     system = f"{platform.system()} {platform.release()}"
     return f"machine: {platform.node()}, {cpu}, {os.cpu_count()} cores{memory}, {system}"
+
+
+def percentile_text(values: list[float], ps=(0.5, 0.99, 1.0), spec: str = ".0f") -> str:
+    """p50 / p99 / max (nearest rank) of `values`, or n/a."""
+    return " / ".join(format(percentile(values, p), spec) for p in ps) if values else "n/a"
+
+
+def add_check_argument(parser) -> None:
+    parser.add_argument("--check", action="store_true", help="exit with status 1 when a target of this bench is missed")
+
+
+class Targets:
+    """A bench's targets, each measured beside its limit in the same run: printed as one table, and with
+    --check a missed one makes the bench exit non-zero."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, bool]] = []
+
+    def add(self, target: str, measured: str, met: bool) -> bool:
+        self.rows.append((target, measured, bool(met)))
+        return bool(met)
+
+    def report(self, check: bool) -> None:
+        print(machine_description())
+        width = max((len(target) for target, _, _ in self.rows), default=0)
+        for target, measured, met in self.rows:
+            print(f"{'met   ' if met else 'MISSED'} {target:<{width}}  {measured}")
+        if check and not all(met for _, _, met in self.rows):
+            print("--check: a target was missed", file=sys.stderr)
+            sys.exit(1)
+
+
+def ratio(value: float | None, limit: float | None) -> str:
+    return f"{value / limit:.0%}" if value is not None and limit else "n/a"
+
+
+class RowWatcher:
+    """When a reader first sees each row of a table (epoch s), polled on its own connection: the moment a
+    write is committed and visible, which is what lateness is measured to. A row is seen up to one poll
+    interval (and a query) after its commit; call poll() every interval or so."""
+
+    def __init__(self, database_url: str, table: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(database_url, autocommit=True)
+        self._query = f"SELECT id FROM {table} WHERE id > %s"
+        self.seen: dict[int, float] = {}
+        self._floor = 0  # every id up to here is seen (ids come from one sequence, committed out of order)
+
+    def poll(self) -> int:
+        ids = [row[0] for row in self._conn.execute(self._query, (self._floor,))]
+        now = time.time()
+        for pk in ids:
+            self.seen.setdefault(pk, now)
+        while self._floor + 1 in self.seen:
+            self._floor += 1
+        return len(self.seen)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def bare_publish(broker_url: str, n: int, queue: str = "bare") -> float:
+    """Seconds for one process to publish N small task messages to the broker with Celery's own
+    send_task (no database, no consumer): the limit an engine that enqueues N deliveries is held to."""
+    import redis
+    from celery import Celery
+
+    app = Celery("bare", broker=broker_url)
+    with app.producer_or_acquire() as producer:
+        app.send_task("bench.bare", args=[0], queue=queue, producer=producer)  # connect, declare
+        started = time.perf_counter()
+        for i in range(n):
+            app.send_task("bench.bare", args=[i], queue=queue, producer=producer)
+        elapsed = time.perf_counter() - started
+    redis.Redis.from_url(broker_url).delete(queue)
+    return elapsed

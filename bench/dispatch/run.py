@@ -1,12 +1,28 @@
-"""The trigger engine end to end on PostgreSQL + Redis, against a naive baseline in the same run.
+"""The trigger engine end to end on PostgreSQL + Redis, beside its limit and a naive baseline in the same run.
 
-eventsys: N one-off api triggers due at T0, fired by the real processes (beat, 2 celery workers) and POSTed
-to a local HTTP sink (own process). Relative to T0: when all N logs exist (polled), when the dispatch tasks
-had logged and enqueued all N (their completion lines in the worker logs), when all N were delivered.
+eventsys: N one-off api triggers due at T0, fired by the real processes (beat, a dispatcher worker, 2 delivery
+workers; DEBUG off, as deployed) and POSTed to a local HTTP sink (own process). Relative to T0:
+- logged: when a reader sees all N execution logs committed. A watcher polls the table every 50 ms on its
+  own connection and notes when it first sees each row; a log's lateness is that moment minus its slot
+  (not `created_at`, which is set when the dispatch batch starts, before its logs commit), so it is
+  late by up to one poll more than the commit, never earlier;
+- enqueued: when the dispatch tasks had logged and published all N delivery messages (the last of their
+  completion lines in the worker logs, written after the broker took the messages);
+- delivered: when all N were delivered (the last completed_at); delivery lateness is the sink's receive time.
+firings/s is N / (all logged - T0): from when they were due, not from the first log seen.
+limit: one process publishing N small messages, one per firing, with Celery's send_task on one connection to
+the same Redis (no database, no pipeline); "enqueued" is reported as a multiple of it. eventsys packs a burst
+up to 20 ids a message and pipelines the publish, so it can come in under this limit.
 naive: the same N as one django-celery-beat PeriodicTask each (ClockedSchedule at T1, one_off, queue "naive"
-that nobody consumes), sent by a fresh beat, workers stopped: time until Redis holds all N messages.
+that nobody consumes), sent by a fresh beat, workers stopped: until Redis holds all N messages, polled every
+100 ms. Compared with eventsys's enqueued: both are "all N on the broker".
 Database eventsys_bench is recreated and Redis db 5 flushed (override: BENCH_DATABASE_URL, BENCH_BROKER_URL).
-Usage: python bench/dispatch/run.py [--n N] [--naive-timeout S] [--pool threads|prefork] [--dispatcher dedicated|shared]
+
+Targets (the issue's, at N = 100,000; --check exits 1 if one is missed): all logged (committed) <= 2 s and
+all enqueued <= 5 s after T0, all delivered, 0 duplicate deliveries, 0 second logs of a slot.
+
+Usage: python bench/dispatch/run.py [--n N] [--naive-timeout S] [--pool threads|prefork]
+       [--dispatcher dedicated|shared] [--check]
 (default N 2000: about a minute; --n 10000 and --n 100000 are the bigger runs)
 """
 
@@ -24,10 +40,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from support import (  # noqa: E402
     CONCURRENCY,
+    RowWatcher,
+    Targets,
+    add_check_argument,
+    bare_publish,
     beat,
     check_alive,
     engine_setup,
     percentile,
+    percentile_text,
     start_engine,
     stop,
     webhook_sink,
@@ -67,24 +88,28 @@ def database_sessions() -> int:
         return cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
 
 
-def wait_engine(n: int, t0: float, timeout: float, processes, log_dir: Path) -> dict:
-    """Poll until all N are delivered or the time-out; when the first and all N logs were seen (epoch s)."""
+def wait_engine(n: int, t0: float, timeout: float, processes, log_dir: Path, watcher: RowWatcher) -> dict:
+    """Poll until all N are delivered or the time-out: the watcher every 50 ms until all N logs are seen,
+    then the deliveries every 250 ms. When all N logs were seen (epoch s), and counts."""
     from django.db.models import Count, Q
 
     from triggers.models import ExecutionLog
 
     time.sleep(max(t0 - 0.5 - time.time(), 0))
-    seen = {"first_logged": None, "all_logged": None, "sessions": database_sessions()}
+    seen = {"all_logged": None, "sessions": database_sessions(), "logs": 0, "delivered": 0}
     while time.time() < t0 + timeout:
+        if seen["all_logged"] is None:
+            seen["logs"] = watcher.poll()
+            if seen["logs"] >= n:
+                seen["all_logged"] = max(watcher.seen.values())
+            check_alive(processes, log_dir)
+            time.sleep(0.05)
+            continue
         seen |= ExecutionLog.objects.aggregate(logs=Count("id"), delivered=Count("id", filter=Q(status="delivered")))
-        if seen["logs"] and seen["first_logged"] is None:
-            seen["first_logged"] = time.time()
-        if seen["logs"] >= n and seen["all_logged"] is None:
-            seen["all_logged"] = time.time()
         if seen["delivered"] >= n:
             break
         check_alive(processes, log_dir)
-        time.sleep(0.05 if seen["all_logged"] is None else 0.25)
+        time.sleep(0.25)
     seen["sessions"] = database_sessions() - seen["sessions"]
     return seen
 
@@ -100,13 +125,19 @@ def dispatch_enqueued_at(n: int, log_dir: Path) -> float | None:
     return max(t for t, _ in done) if sum(fired for _, fired in done) >= n else None
 
 
-def engine_figures(n: int, t0: float, seen: dict, records: list[tuple[str, float]], enqueued: float | None) -> dict:
+def engine_figures(
+    n: int, t0: float, seen: dict, records: list[tuple[str, float]], enqueued: float | None, watcher: RowWatcher
+) -> dict:
     from django.db.models import Count, Max
 
     from triggers.models import ExecutionLog
 
     logs = ExecutionLog.objects.all()
-    lateness = [(c - s).total_seconds() * 1000 for c, s in logs.values_list("created_at", "scheduled_for")]
+    lateness = [  # to the moment the watcher saw the row committed
+        (watcher.seen[pk] - slot.timestamp()) * 1000
+        for pk, slot in logs.values_list("id", "scheduled_for")
+        if pk in watcher.seen
+    ]
     last_delivered = logs.filter(status="delivered").aggregate(last=Max("completed_at"))["last"]
     received = sorted(t for _, t in records)
     all_logged, all_delivered = seen["all_logged"], seen["delivered"] >= n
@@ -114,9 +145,9 @@ def engine_figures(n: int, t0: float, seen: dict, records: list[tuple[str, float
         "logged": all_logged - t0 if all_logged else f"timeout ({seen['logs']}/{n})",
         "enqueued": enqueued - t0 if enqueued else "n/a",
         "delivered": last_delivered.timestamp() - t0 if all_delivered else f"timeout ({seen['delivered']}/{n})",
-        "firings": n / max(all_logged - seen["first_logged"], 0.05) if all_logged else None,
+        "firings": n / (all_logged - t0) if all_logged else None,
         "webhooks": len(received) / (received[-1] - received[0]) if len(received) > 1 else None,
-        "log_late": [percentile(lateness, p) for p in (0.5, 0.99, 1.0)],
+        "log_late": lateness,
         "delivery_late": [percentile([(t - t0) * 1000 for t in received], p) for p in (0.5, 0.99)],
         "duplicates": len(records) - len({delivery_id for delivery_id, _ in records}),
         "multi_logs": logs.values("trigger_id", "scheduled_for").annotate(c=Count("id")).filter(c__gt=1).count(),
@@ -148,35 +179,58 @@ def run_naive(n: int, timeout: float, env: dict[str, str], log_dir: Path) -> tup
         return None, broker.llen("naive")
 
 
-def report(n: int, pool: str, dispatcher: str, f: dict, naive: tuple[float | None, int], naive_timeout: float) -> None:
+def report(args, f: dict, naive: tuple[float | None, int], publish: float) -> Targets:
     def fmt(value, spec=".2f"):
         return "n/a" if value is None else value if isinstance(value, str) else format(value, spec)
 
+    n = args.n
     naive_time, sent = naive
-    naive_text = fmt(naive_time) if naive_time else f"{sent}/{n} in {naive_timeout:g} s ({sent / naive_timeout:.0f}/s)"
-    ours = next((f[k] for k in ("enqueued", "logged") if isinstance(f[k], float)), None)  # like "sent": on the broker
-    speedup = "n/a" if ours is None else f"{'> ' * (naive_time is None)}{(naive_time or naive_timeout) / ours:.1f}x"
+    naive_text = (
+        fmt(naive_time) if naive_time else f"{sent}/{n} in {args.naive_timeout:g} s ({sent / args.naive_timeout:.0f}/s)"
+    )
+    ours = f["enqueued"] if isinstance(f["enqueued"], float) else None  # like the naive's: all N on the broker
+    speedup = (
+        "n/a" if ours is None else f"{'> ' * (naive_time is None)}{(naive_time or args.naive_timeout) / ours:.1f}x"
+    )
     rows = [
-        ("triggers (N)", str(n), "10,000"),
-        ("workers", f"2 x {pool} {CONCURRENCY[pool]}", ""),
-        ("dispatcher (system queue)", dispatcher, ""),
-        ("all logged within (s after T0)", fmt(f["logged"]), "<= 1"),
-        ("all enqueued within (s after T0)", fmt(f["enqueued"]), "<= 5"),
-        ("all delivered within (s after T0)", fmt(f["delivered"]), ""),
-        ("firings/s (first to last log)", fmt(f["firings"], ".0f"), ""),
-        ("webhooks/s (first to last request)", fmt(f["webhooks"], ".0f"), ">= 300"),
-        ("log lateness p50/p99/max (ms)", " / ".join(fmt(v, ".0f") for v in f["log_late"]), "max <= 1000"),
-        ("delivery lateness p50/p99 (ms)", " / ".join(fmt(v, ".0f") for v in f["delivery_late"]), ""),
-        ("duplicate deliveries", str(f["duplicates"]), "0"),
-        ("logs per (trigger, slot) > 1", str(f["multi_logs"]), "0"),
-        ("deliveries retried", str(f["retried"]), ""),
-        ("database sessions opened", str(f["sessions"]), ""),
-        ("naive beat: all sent (s after T1)", naive_text, ""),
-        ("speed-up vs naive (all enqueued)", speedup, ">= 10x"),
+        ("triggers (N)", f"{n:,}"),
+        ("workers", f"2 x {args.pool} {CONCURRENCY[args.pool]}"),
+        ("dispatcher (system queue)", args.dispatcher),
+        ("all logged, committed (s after T0)", fmt(f["logged"])),
+        ("all enqueued (s after T0)", fmt(f["enqueued"])),
+        ("all delivered (s after T0)", fmt(f["delivered"])),
+        ("firings/s (N / (all logged - T0))", fmt(f["firings"], ".0f")),
+        ("webhooks/s (first to last request)", fmt(f["webhooks"], ".0f")),
+        ("log lateness to commit p50/p99/max (ms)", percentile_text(f["log_late"])),
+        ("delivery lateness p50/p99 (ms)", " / ".join(fmt(v, ".0f") for v in f["delivery_late"])),
+        ("duplicate deliveries", str(f["duplicates"])),
+        ("logs per (trigger, slot) > 1", str(f["multi_logs"])),
+        ("deliveries retried", str(f["retried"])),
+        ("database sessions opened", str(f["sessions"])),
+        (f"limit: bare publish of {n:,} messages (s)", f"{publish:.2f}"),
+        ("all enqueued / bare publish", f"{ours / publish:.1f}x" if ours else "n/a"),
+        ("naive beat: all on the broker (s after T1)", naive_text),
+        ("naive / eventsys, all on the broker", speedup),
     ]
-    print(f"{'eventsys trigger engine':<36} {'value':>30}   issue target (at N=10,000)")
-    for name, value, target in rows:
-        print(f"{name:<36} {value:>30}   {target}")
+    print(f"{'eventsys trigger engine':<44} {'value':>24}")
+    for name, value in rows:
+        print(f"{name:<44} {value:>24}")
+    targets = Targets()
+    logged, enqueued, delivered = (
+        f[k] if isinstance(f[k], float) else None for k in ("logged", "enqueued", "delivered")
+    )
+    targets.add("all logged (committed) <= 2 s after T0", fmt(f["logged"]) + " s", logged is not None and logged <= 2)
+    targets.add(
+        f"all enqueued <= 5 s after T0 (limit: bare publish {publish:.2f} s)",
+        fmt(f["enqueued"]) + " s" + (f", {enqueued / publish:.1f}x the limit" if enqueued else ""),
+        enqueued is not None and enqueued <= 5,
+    )
+    targets.add("all delivered", fmt(f["delivered"]) + " s", delivered is not None)
+    duplicates = f["duplicates"] + f["multi_logs"]
+    targets.add("0 duplicates (deliveries, logs of a slot)", str(duplicates), duplicates == 0)
+    if n != 100_000:
+        print(f"note: the targets are the issue's for N = 100,000; this run has N = {n:,}")
+    return targets
 
 
 def main() -> None:
@@ -190,6 +244,7 @@ def main() -> None:
         default="dedicated",
         help="dedicated: a third worker (-Q system, solo pool) runs dispatch; shared: the 2 workers run everything",
     )
+    add_check_argument(parser)
     args = parser.parse_args()
 
     log_dir, env = engine_setup("eventsys-bench-dispatch-", database_url=DATABASE_URL, broker_url=BROKER_URL)
@@ -200,16 +255,19 @@ def main() -> None:
 
             django.setup()
             start_engine(processes, env, log_dir, pool=args.pool, dispatcher=args.dispatcher)
+            watcher = RowWatcher(DATABASE_URL, "triggers_executionlog")
             t0 = create_triggers(args.n, sink.url)
-            seen = wait_engine(args.n, t0, 120 + args.n / 100, processes, log_dir)
+            seen = wait_engine(args.n, t0, 120 + args.n / 100, processes, log_dir, watcher)
             stop(processes)
             records = sink.records()
-            figures = engine_figures(args.n, t0, seen, records, dispatch_enqueued_at(args.n, log_dir))
+            figures = engine_figures(args.n, t0, seen, records, dispatch_enqueued_at(args.n, log_dir), watcher)
+            watcher.close()
+            publish = bare_publish(BROKER_URL, args.n)
             naive = run_naive(args.n, args.naive_timeout, env, log_dir)
         finally:
             stop(processes)
     print(f"process logs: {log_dir}")
-    report(args.n, args.pool, args.dispatcher, figures, naive, args.naive_timeout)
+    report(args, figures, naive, publish).report(args.check)
 
 
 if __name__ == "__main__":
