@@ -328,13 +328,15 @@ def check_alive(processes, log_dir: Path) -> None:
             raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
 
 
-def wait_ready(processes, log_dir: Path, timeout: float = 60) -> None:
-    """Every worker is ready and one has run a triggers.dispatch sent by beat (a process named *beat* is a beat)."""
+def wait_ready(processes, log_dir: Path, timeout: float = 60, *, beat_needed: bool = True) -> None:
+    """Every worker is ready and, with `beat_needed`, one has run a triggers.dispatch sent by beat (a process
+    named *beat* is a beat)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check_alive(processes, log_dir)
         logs = [(log_dir / f"{name}.log").read_text(errors="replace") for name, _ in processes if "beat" not in name]
-        if all(" ready." in text for text in logs) and any("triggers.dispatch[" in text for text in logs):
+        dispatched = not beat_needed or any("triggers.dispatch[" in text for text in logs)
+        if logs and all(" ready." in text for text in logs) and dispatched:
             return
         time.sleep(0.2)
     raise RuntimeError(f"workers or beat not ready within {timeout} s; see {log_dir}")
