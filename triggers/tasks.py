@@ -23,8 +23,8 @@ def deliver(delivery_id: str) -> str:
 
 @shared_task(name="triggers.deliver_many", acks_late=True, soft_time_limit=600, time_limit=660)
 def deliver_many(delivery_ids: list[str]) -> dict:
-    """One attempt of each of several deliveries, in turn (how a burst is enqueued; see enqueue.py)."""
-    return services.deliveries_attempt(delivery_ids=delivery_ids)
+    """One attempt of each of several deliveries, sent side by side (how a burst is enqueued; see enqueue.py)."""
+    return dict(services.deliveries_attempt(delivery_ids=delivery_ids))
 
 
 @shared_task(name="triggers.sweep", acks_late=True, soft_time_limit=50, time_limit=60)

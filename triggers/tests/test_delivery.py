@@ -1,4 +1,5 @@
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -6,7 +7,7 @@ import pytest
 import time_machine
 
 from eventsys.http import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from triggers.models import ExecutionLog, Trigger
+from triggers.models import DeliveryAttempt, ExecutionLog, Trigger
 from triggers.services import deliveries_requeue, delivery_attempt, dispatch_due, retry_delay, trigger_create
 from triggers.tasks import deliver
 
@@ -275,19 +276,74 @@ def test_a_burst_is_delivered_from_shared_messages_and_one_failure_does_not_stop
     from triggers.tasks import deliver_many
 
     logs = [fire_once(api_trigger(alice, receiver.url, name=f"hook{i}"), clock) for i in range(3)]
-    real_attempt = delivery_module.delivery_attempt
+    real_send = delivery_module.delivery_send
 
-    def second_one_breaks(*, delivery_id, now=None):
-        if delivery_id == str(logs[1].delivery_id):
-            raise RuntimeError("database went away")
-        return real_attempt(delivery_id=delivery_id, now=now)
+    def second_one_breaks(*, log):
+        if log.delivery_id == logs[1].delivery_id:
+            raise RuntimeError("signing went wrong")
+        return real_send(log=log)
 
-    monkeypatch.setattr(delivery_module, "delivery_attempt", second_one_breaks)
+    monkeypatch.setattr(delivery_module, "delivery_send", second_one_breaks)
     outcome = deliver_many.run([str(log.delivery_id) for log in logs])
     assert outcome == {"delivered": 2, "error": 1}
     assert sorted(r["headers"][DELIVERY_HEADER] for r in receiver.requests) == sorted(
         [str(logs[0].delivery_id), str(logs[2].delivery_id)]
     )
+    broken = ExecutionLog.objects.get(pk=logs[1].pk)  # still held: the sweeper re-sends it when its lease ends
+    assert broken.status == "pending" and broken.attempts == 1 and broken.lease_until is not None
+    assert DeliveryAttempt.objects.filter(log=broken).count() == 0
+
+
+def test_a_message_naming_a_delivery_twice_makes_one_attempt(alice, receiver, clock):
+    from triggers.tasks import deliver_many
+
+    log = fire_once(api_trigger(alice, receiver.url), clock)
+
+    assert deliver_many.run([str(log.delivery_id)] * 3) == {"delivered": 1}
+    assert len(receiver.requests) == 1 and DeliveryAttempt.objects.filter(log=log).count() == 1
+
+
+def test_the_deliveries_of_one_message_are_sent_side_by_side(alice, clock, settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from triggers.tasks import deliver_many
+
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    settings.TRIGGER_DELIVERY_SENDERS = 8
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+            time.sleep(0.2)
+            with lock:
+                in_flight[0] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        logs = [fire_once(api_trigger(alice, url, name=f"hook{i}"), clock) for i in range(8)]
+        started = time.perf_counter()
+        assert deliver_many.run([str(log.delivery_id) for log in logs]) == {"delivered": 8}
+        elapsed = time.perf_counter() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert most[0] >= 4 and elapsed < 8 * 0.2 / 2  # one by one would take 1.6 s
+    assert DeliveryAttempt.objects.filter(log__in=logs).count() == 8
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def test_a_delivery_killed_mid_attempt_reaches_its_target_within_60_s_of_a_live_
     assert receiver.requests[0]["headers"][DELIVERY_HEADER] == str(log.delivery_id)
 
 
-def test_the_unstarted_rest_of_a_killed_burst_message_is_re_sent_too(
+def test_every_delivery_of_a_killed_burst_message_is_re_sent(
     alice, receiver, broker, cluster, monkeypatch, django_capture_on_commit_callbacks
 ):
     old = Worker("old@host", monkeypatch)
@@ -200,15 +200,16 @@ def test_the_unstarted_rest_of_a_killed_burst_message_is_re_sent_too(
     broker.messages = [(deliver_many.name, ([str(log.delivery_id) for log in logs],))]
     calls = []
 
-    def first_posts_then_the_worker_dies(*args, **kwargs):
+    def the_worker_dies_while_posting(*args, **kwargs):
         calls.append(args)
         raise SystemExit("kill -9")
 
-    posts = mock.patch("triggers.services.delivery.post_json", first_posts_then_the_worker_dies)
+    posts = mock.patch("triggers.services.delivery.post_json", the_worker_dies_while_posting)
     with posts, pytest.raises(SystemExit):
         old.run(broker.take())
     old.kill()
-    assert len(calls) == 1  # one claimed and killed; two never started
+    assert len(calls) == 3  # the message's deliveries are claimed together and sent side by side
+    assert all(log.attempts == 1 for log in ExecutionLog.objects.filter(pk__in=[log.pk for log in logs]))
 
     cluster.clock.move_to(NOW + timedelta(seconds=2))
     cluster.workers.append(Worker("new@host", monkeypatch))
