@@ -24,3 +24,16 @@ def send_price_alert_email(self, alert_id: int, trigger_count: int) -> bool:
         return price_alerts.price_alert_email_send(alert_id=alert_id, trigger_count=trigger_count)
     except OSError as exc:  # smtplib errors and connection failures are OSErrors
         raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 600)) from exc
+
+
+@shared_task(name="alerts.send_price_alert_emails", acks_late=True, soft_time_limit=600, time_limit=660)
+def send_price_alert_emails(triggerings: list[list[int]]) -> int:
+    """The e-mails of several triggerings ([alert id, trigger count] each), in turn: how a poll's burst is
+    enqueued. One that fails goes on as a task of its own, with send_price_alert_email's retries."""
+    sent = 0
+    for alert_id, trigger_count in triggerings:
+        try:
+            sent += price_alerts.price_alert_email_send(alert_id=alert_id, trigger_count=trigger_count)
+        except OSError:
+            send_price_alert_email.apply_async((alert_id, trigger_count), countdown=30)
+    return sent

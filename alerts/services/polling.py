@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from alerts.models import PriceAlert, PriceTick, ProviderState
 from alerts.services import coingecko
+from eventsys.publish import publish_many
 
 logger = logging.getLogger(__name__)
 PROVIDER = "coingecko"
@@ -267,10 +268,22 @@ def alerts_trigger_crossed_many(crossings: list[Crossing], *, now: datetime) -> 
                     cursor.execute(_TRIGGER_ONE_SQL.format(op=op), params)
                     fired += cursor.fetchall()
     if fired:
-        from alerts.tasks import send_price_alert_email
-
-        transaction.on_commit(lambda: [send_price_alert_email.delay(pk, count) for pk, count in fired])
+        transaction.on_commit(lambda: publish_many(_email_messages(fired), what="price-alert e-mails"))
     return [pk for pk, _ in fired]
+
+
+EMAILS_PER_MESSAGE = 50
+
+
+def _email_messages(fired: list[tuple[int, int]]) -> list[tuple]:
+    """One message per triggering when there are few; a burst shares messages (building a message costs
+    more than sending it: five thousand took a poll a second)."""
+    from alerts.tasks import send_price_alert_email, send_price_alert_emails
+
+    if len(fired) <= EMAILS_PER_MESSAGE:
+        return [(send_price_alert_email, (pk, count)) for pk, count in fired]
+    chunks = [fired[i : i + EMAILS_PER_MESSAGE] for i in range(0, len(fired), EMAILS_PER_MESSAGE)]
+    return [(send_price_alert_emails, ([[pk, count] for pk, count in chunk],)) for chunk in chunks]
 
 
 def alerts_trigger_crossed(

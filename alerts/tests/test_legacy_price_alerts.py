@@ -14,6 +14,7 @@ from alerts.models import Coin, PriceAlert, PriceTick, ProviderState
 from alerts.services.polling import price_poll
 from alerts.services.price_alerts import PriceAlertExists, price_alert_create
 from alerts.tasks import send_price_alert_email
+from alerts.tests.emails import triggerings
 
 NOW = datetime(2026, 11, 23, 15, 13, 15, tzinfo=UTC)
 CREATED = "Mon, 23 Nov 2026 15:13:15 GMT"
@@ -134,7 +135,9 @@ def test_a_triggered_alert_emails_the_registered_address_the_coin_and_price(
     token = post(api_client, "/auth/login", account).json()["token"]
     assert create(api_client, token, "btc", "65000").status_code == 200
     enqueued = []
-    monkeypatch.setattr(send_price_alert_email, "delay", lambda pk, count: enqueued.append((pk, count)))
+    monkeypatch.setattr(
+        "alerts.services.polling.publish_many", lambda messages, what: enqueued.extend(triggerings(messages))
+    )
     market.prices = {"bitcoin": {"usd": "65432.1"}}
     with django_capture_on_commit_callbacks(execute=True):
         price_poll()

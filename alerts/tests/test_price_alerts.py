@@ -12,6 +12,7 @@ from alerts.services.polling import alerts_trigger_crossed, price_poll
 from alerts.services.price_alerts import coin_resolve, coins_refresh, price_alert_create, price_alert_email_send
 from alerts.tasks import send_price_alert_email
 from alerts.tests.conftest import CATALOGUE
+from alerts.tests.emails import triggerings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.usefixtures("frozen")
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.usefixtures("frozen")
 def emails(monkeypatch):
     """What the poll enqueues; run() sends them as a worker would."""
     sent = []
-    monkeypatch.setattr(send_price_alert_email, "delay", lambda pk, count: sent.append((pk, count)))
+    monkeypatch.setattr(
+        "alerts.services.polling.publish_many", lambda messages, what: sent.extend(triggerings(messages))
+    )
     return sent
 
 
@@ -443,3 +446,31 @@ def test_a_source_time_out_of_range_is_unknown_not_a_crash(
     poll(django_capture_on_commit_callbacks)
     tick = PriceTick.objects.get()
     assert tick.price == Decimal("61000") and tick.source_updated_at is None
+
+
+def test_a_burst_of_triggerings_shares_messages_and_a_failed_email_goes_on_alone(alice, coingecko, monkeypatch):
+    from alerts.services.polling import EMAILS_PER_MESSAGE, _email_messages
+    from alerts.tasks import send_price_alert_emails
+
+    alerts = [alert(alice, target=str(50000 + i)) for i in range(EMAILS_PER_MESSAGE + 1)]
+    PriceAlert.objects.update(status="triggered", trigger_count=1, triggered_price=Decimal(60000), triggered_at=NOW)
+    fired = [(a.pk, 1) for a in alerts]
+
+    assert [task.name for task, _ in _email_messages(fired[:2])] == ["alerts.send_price_alert_email"] * 2
+    shared = _email_messages(fired)
+    assert [len(args[0]) for _, args in shared] == [EMAILS_PER_MESSAGE, 1]
+    assert triggerings(shared) == fired
+
+    retried = []
+    monkeypatch.setattr(send_price_alert_email, "apply_async", lambda args, **kwargs: retried.append(args))
+    real_send = mail.send_mail
+
+    def third_fails(*args, **kwargs):
+        if len(mail.outbox) == 2 and not retried:
+            raise ConnectionRefusedError("smtp down")
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr("alerts.services.price_alerts.send_mail", third_fails)
+    assert send_price_alert_emails.run([[pk, count] for pk, count in fired[:4]]) == 3
+    assert len(mail.outbox) == 3 and retried == [(alerts[2].pk, 1)]
+    assert PriceAlert.objects.get(pk=alerts[2].pk).notified_at is None  # released for the retry

@@ -139,21 +139,20 @@ def whole_poll(design: str, fetch_prices) -> tuple[float, int, float]:
     from unittest import mock
 
     from alerts.services import polling
-    from alerts.tasks import send_price_alert_email
 
     enqueueing = [0.0]
-    delay = send_price_alert_email.delay
+    publish = polling.publish_many
 
-    def timed_delay(*args, **kwargs):
+    def timed_publish(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return delay(*args, **kwargs)
+            return publish(*args, **kwargs)
         finally:
             enqueueing[0] += time.perf_counter() - started
 
     patches = [
         mock.patch("alerts.services.coingecko.fetch_prices", fetch_prices),
-        mock.patch.object(send_price_alert_email, "delay", timed_delay),
+        mock.patch.object(polling, "publish_many", timed_publish),
     ]
     if design == "limit":
         patches += [

@@ -8,9 +8,9 @@ from uuid import UUID
 from django.db import transaction
 
 from eventsys import clock
+from eventsys.publish import publish_many
 
 logger = logging.getLogger(__name__)
-ENQUEUE_PIPELINE_MAX = 10_000
 # Up to this many ids go one to a message; a larger burst shares messages, at most IDS_PER_MESSAGE each.
 SINGLE_ID_MESSAGES = 64
 IDS_PER_MESSAGE = 20
@@ -36,18 +36,10 @@ def enqueue_deliveries(delivery_ids: list[UUID | str]) -> None:
     if not delivery_ids:
         return
     messages = delivery_messages([str(delivery_id) for delivery_id in delivery_ids])
-    try:
-        # One transport operation for the whole burst where the broker supports it (Redis pipelines
-        # it; elsewhere kombu publishes each at once): workers woken by the first messages would
-        # otherwise take the CPU that building the rest needs.
-        with deliver.app.producer_or_acquire() as producer, producer.batch(max_size=ENQUEUE_PIPELINE_MAX):
-            for ids in messages:
-                if len(ids) == 1:
-                    deliver.apply_async((ids[0],), producer=producer, retry=False)
-                else:
-                    deliver_many.apply_async((ids,), producer=producer, retry=False)
-    except Exception:
-        logger.warning("could not enqueue %d deliveries; the sweeper will retry", len(delivery_ids), exc_info=True)
+    publish_many(
+        ((deliver, (ids[0],)) if len(ids) == 1 else (deliver_many, (ids,)) for ids in messages),
+        what="deliveries; the sweeper will retry",
+    )
 
 
 def enqueue_deliveries_on_commit(delivery_ids: list[UUID | str]) -> None:
