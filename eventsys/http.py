@@ -11,6 +11,9 @@ Every request goes through the same guard and transport:
 * redirects are not followed, nothing is retried here (callers schedule retries from ``Outcome.kind``);
 * connect and read timeouts apply, plus a deadline of connect + read for the whole exchange, and at most
   ``WEBHOOK_MAX_RESPONSE_BYTES`` of the body is read;
+* connections are kept alive for ``WEBHOOK_KEEPALIVE_SECONDS`` in a per-thread pool keyed by scheme, host
+  name, port and pinned address; one is reused only for an address that passed the check of this request,
+  only after a clean HTTP/1.1 exchange whose body was read whole, and never when the server closed it;
 * the outcome records the request headers exactly as sent and the response headers (bounded), with the
   values of secret-bearing headers redacted.
 
@@ -25,9 +28,11 @@ import io
 import ipaddress
 import itertools
 import json
+import os
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +43,7 @@ import certifi
 import urllib3
 from django.conf import settings
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util.wait import wait_for_read
 
 SIGNATURE_HEADER = "X-Eventsys-Signature"
 DELIVERY_HEADER = "X-Eventsys-Delivery"
@@ -70,6 +76,10 @@ _ADDRESS_KINDS = (
 # What WEBHOOK_ALLOW_PRIVATE_NETWORKS lifts: the machine itself and the networks beside it. Link-local
 # (cloud credential endpoints live there), metadata, unspecified, multicast and reserved stay refused.
 _LIFTABLE = frozenset({"a loopback address", "a private address", "a site-local address", "not a public address"})
+_KEEPALIVE_PER_THREAD = 32  # idle keep-alive connections one thread holds, at most one per host and address
+_KEEPALIVE_HINT = re.compile(r"(?:^|[,;\s])timeout\s*=\s*([0-9]+)", re.IGNORECASE)
+_clock = time.monotonic  # ages of idle connections; tests replace it
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux; see _DeadlineSocket.recv_into
 
 
 class ForbiddenDestination(ValueError):
@@ -104,6 +114,7 @@ class Outcome:
     retry_after: float | None
     request_headers: Headers = ()
     response_headers: Headers = ()
+    reused_connection: bool = False  # sent on a kept-alive connection rather than a new one
 
     @property
     def delivered(self) -> bool:
@@ -316,26 +327,151 @@ def _request(
         return _failure(kind, str(exc), sent=_sent_headers(headers)), b"", ""
     sent = _sent_headers(headers)
     connect_timeout, read_timeout = settings.WEBHOOK_CONNECT_TIMEOUT, settings.WEBHOOK_READ_TIMEOUT
+    keepalive = settings.WEBHOOK_KEEPALIVE_SECONDS
     started = time.perf_counter()
     conn = response = sock = None
+    reused = False
     try:
-        conn = _connect(target, started + connect_timeout)
+        # Only an address checked just now may be reused: a pooled connection to an address DNS no longer
+        # gives (or one now refused) stays unused.
+        idle = _local.pool.take(target, keepalive) if keepalive > 0 else None
+        if idle is not None:
+            conn, address, raw, reused = idle.conn, idle.address, idle.sock, True
+        else:
+            conn, address = _connect(target, started + connect_timeout)
+            raw = conn.sock
         conn.timeout = read_timeout  # for sending the request
-        sock = conn.sock = _DeadlineSocket(conn.sock, read_timeout, started, connect_timeout + read_timeout)
+        # Wrapped per request: the read timeout and the deadline count from this request's start.
+        sock = conn.sock = _DeadlineSocket(raw, read_timeout, started, connect_timeout + read_timeout)
+        # Once written, a request is never re-sent on another connection, even when a reused one turns out
+        # to have been closed by the server: it may have acted on it (a POST). Callers own retries.
         conn.request(method, target.request_target, body, headers, preload_content=False, decode_content=False)
         response = conn.getresponse()
         latency_ms = round((time.perf_counter() - started) * 1000)
         received, body_error = _read_capped(response, sock, max_bytes or settings.WEBHOOK_MAX_RESPONSE_BYTES)
-        outcome = _classify(response.status, response.headers, latency_ms, received, sent=sent)
+        outcome = _classify(response.status, response.headers, latency_ms, received, sent=sent, reused=reused)
+        if keepalive > 0 and not body_error and _reusable(conn, sock, response):
+            response.close()  # releases the wrapper's reader; the raw socket stays open (the wrapper is not closed)
+            conn.sock = raw
+            _local.pool.put(target, address, conn, _server_keepalive(response.headers), keepalive)
+            conn = None
         return outcome, received, body_error
     except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException, ValueError) as exc:
         kind, error = _describe(exc, sock, connect_timeout)
-        return _failure(kind, error, started, sent=sent), b"", ""
+        return _failure(kind, error, started, sent=sent, reused=reused), b"", ""
     finally:
         if response is not None:
             response.close()
         if conn is not None:
             conn.close()
+
+
+def _reusable(conn: HTTPConnection, sock: "_DeadlineSocket", response: urllib3.BaseHTTPResponse) -> bool:
+    """Whether ``conn`` can carry another request after this exchange, which raised nothing."""
+    return (
+        conn.sock is sock  # http.client drops it on "Connection: close" and on a body that ends at EOF
+        and response.version == 11
+        and response.status >= 200  # after 101 Switching Protocols the connection speaks something else
+        and response.isclosed()  # http.client closes its reader at the end of the body: nothing is left unread
+        and not sock.expired
+    )
+
+
+def _server_keepalive(headers: urllib3.HTTPHeaderDict) -> float:
+    """How long the server says it keeps an idle connection (``Keep-Alive: timeout=N``), less a second so
+    that we stop using it before the server closes it; infinite when it does not say."""
+    match = _KEEPALIVE_HINT.search(headers.get("Keep-Alive", ""))
+    return float("inf") if match is None else int(match.group(1)) - 1.0
+
+
+@dataclass
+class _Idle:
+    conn: HTTPConnection  # conn.sock is the raw socket between requests
+    address: str
+    sock: socket.socket
+    since: float  # _clock() when it went idle
+    limit: float  # seconds the server keeps it (see _server_keepalive)
+
+
+class _Pool:
+    """One thread's idle connections by (scheme, host, port, address), the one idle longest first.
+
+    A thread has one request in flight and returns its connection after it, so a key never needs more
+    than one idle connection; the bound that matters is the number of hosts (_KEEPALIVE_PER_THREAD).
+    """
+
+    def __init__(self) -> None:
+        self.idle: dict[tuple[str, str, int, str], _Idle] = {}
+
+    def take(self, target: _Target, max_age: float) -> _Idle | None:
+        """An open idle connection to one of ``target.addresses``; stale ones met on the way are closed."""
+        if not self.idle:
+            return None
+        now = _clock()
+        for address in target.addresses:
+            idle = self.idle.pop((target.scheme, target.host, target.port, address), None)
+            if idle is None:
+                continue
+            if now - idle.since < min(max_age, idle.limit) and not _dropped(idle.sock):
+                return idle
+            idle.conn.close()
+        return None
+
+    def put(self, target: _Target, address: str, conn: HTTPConnection, limit: float, max_age: float) -> None:
+        if limit <= 0:
+            conn.close()
+            return
+        now = _clock()
+        # Close what has outlived the setting (oldest first) or exceeds the bound, so that hosts no longer
+        # sent to do not hold sockets open.
+        while self.idle:
+            oldest = next(iter(self.idle.values()))
+            if now - oldest.since < max_age and len(self.idle) < _KEEPALIVE_PER_THREAD:
+                break
+            self.idle.pop(next(iter(self.idle))).conn.close()
+        key = (target.scheme, target.host, target.port, address)
+        if (replaced := self.idle.pop(key, None)) is not None:
+            replaced.conn.close()
+        self.idle[key] = _Idle(conn, address, conn.sock, now, limit)
+
+    def close(self) -> None:
+        idle, self.idle = self.idle, {}
+        for entry in idle.values():
+            entry.conn.close()
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle connection was closed by the server: anything readable while idle is EOF, a reset,
+    a TLS alert or garbage, none of which may be taken for the answer to the next request."""
+    try:
+        return bool(getattr(sock, "pending", lambda: 0)()) or wait_for_read(sock, timeout=0.0)
+    except (OSError, ValueError):
+        return True
+
+
+class _Local(threading.local):
+    def __init__(self) -> None:
+        self.pool = _Pool()
+
+
+# Per thread, so the hot path takes no lock: Celery thread pools and delivery code call from many threads.
+_local = _Local()
+
+
+def close_idle_connections() -> None:
+    """Close this thread's idle keep-alive connections (tests, worker shutdown)."""
+    _local.pool.close()
+
+
+def _forget_pool_after_fork() -> None:
+    # A child must not share its parent's connections: both would read each other's responses. Closing the
+    # child's copies of the descriptors leaves the parent's connections open.
+    global _local
+    old, _local = _local, _Local()
+    old.pool.close()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _add_default_headers(headers: urllib3.HTTPHeaderDict, body: bytes | None) -> None:
@@ -391,8 +527,8 @@ def _describe(exc: Exception, sock: "_DeadlineSocket | None", connect_timeout: f
     return "retry", f"connection error: {exc}"
 
 
-def _connect(target: _Target, connect_deadline: float) -> HTTPConnection:
-    """Connect to the first checked address that accepts within the shared connect budget."""
+def _connect(target: _Target, connect_deadline: float) -> tuple[HTTPConnection, str]:
+    """Connect to the first checked address that accepts within the shared connect budget; (conn, address)."""
     error: Exception | None = None
     for address in target.addresses:
         remaining = connect_deadline - time.perf_counter()
@@ -405,7 +541,7 @@ def _connect(target: _Target, connect_deadline: float) -> HTTPConnection:
             conn = HTTPConnection(address, target.port, timeout=max(remaining, 0.001))
         try:
             conn.connect()
-            return conn
+            return conn, address
         except urllib3.exceptions.ConnectTimeoutError as exc:  # includes NewConnectionError: try the next address
             conn.close()
             error = exc
@@ -416,7 +552,7 @@ def _connect(target: _Target, connect_deadline: float) -> HTTPConnection:
 
 
 def _read_capped(response: urllib3.BaseHTTPResponse, sock: "_DeadlineSocket", cap: int) -> tuple[bytes, str]:
-    """Read at most `cap` bytes of the body; the rest is left unread (the connection is closed)."""
+    """Read at most `cap` bytes of the body; the rest is left unread (the connection is then not reused)."""
     received = bytearray()
     try:
         while len(received) < cap and (chunk := response.read1(min(_CHUNK_BYTES, cap - len(received)))):
@@ -450,6 +586,11 @@ class _DeadlineSocket:
             self.expired = True
             raise TimeoutError("deadline exceeded")
         self._sock.settimeout(min(self._read_timeout, remaining))
+        if _QUICKACK is not None:
+            # A receiver that writes headers and body apart without TCP_NODELAY holds the body until the
+            # headers are acknowledged, and Linux delays that acknowledgement (40 ms) on a long-lived
+            # connection: keep-alive would be 100 times slower than a new connection per request.
+            self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         try:
             return self._sock.recv_into(buffer, *args)
         except TimeoutError:
@@ -477,7 +618,9 @@ class _DeadlineSocket:
             self._sock.close()
 
 
-def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, body: bytes, *, sent: Headers) -> Outcome:
+def _classify(
+    status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, body: bytes, *, sent: Headers, reused: bool = False
+) -> Outcome:
     if 200 <= status < 300:
         kind, error = "delivered", ""
     elif status in (408, 429) or 500 <= status < 600:
@@ -489,7 +632,7 @@ def _classify(status: int, headers: urllib3.HTTPHeaderDict, latency_ms: int, bod
     retry_after = _parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
     # NUL cannot be stored in a PostgreSQL text column; a receiver may well send one.
     excerpt = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:EXCERPT_CHARS]
-    return Outcome(kind, status, latency_ms, error, excerpt, retry_after, sent, _received_headers(headers))
+    return Outcome(kind, status, latency_ms, error, excerpt, retry_after, sent, _received_headers(headers), reused)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -506,7 +649,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _failure(kind: str, error: str, started: float | None = None, *, sent: Headers) -> Outcome:
+def _failure(kind: str, error: str, started: float | None = None, *, sent: Headers, reused: bool = False) -> Outcome:
     """An outcome without a response: no status, no response headers."""
     latency_ms = 0 if started is None else round((time.perf_counter() - started) * 1000)
-    return Outcome(kind, None, latency_ms, error.replace("\x00", "\ufffd"), "", None, sent)
+    return Outcome(kind, None, latency_ms, error.replace("\x00", "\ufffd"), "", None, sent, (), reused)

@@ -475,6 +475,8 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", Fals
 WEBHOOK_CONNECT_TIMEOUT = env_int("WEBHOOK_CONNECT_TIMEOUT", 5, minimum=1)
 WEBHOOK_READ_TIMEOUT = env_int("WEBHOOK_READ_TIMEOUT", 10, minimum=1)
 WEBHOOK_MAX_RESPONSE_BYTES = env_int("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
+# Idle connections are kept this long for the next request to the same host and address; 0: never reused.
+WEBHOOK_KEEPALIVE_SECONDS = env_int("WEBHOOK_KEEPALIVE_SECONDS", 30, minimum=0)
 
 # --- E-mail -----------------------------------------------------------------------------------
 
