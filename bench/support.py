@@ -246,6 +246,8 @@ def sink_main(conn) -> None:
     records: list[tuple[str, float]] = []
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do (every answer has a Content-Length)
+
         def do_POST(self):
             received = time.time()
             self.rfile.read(int(self.headers.get("Content-Length", 0)))

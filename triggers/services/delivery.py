@@ -164,8 +164,8 @@ def _send_all(logs: list[ExecutionLog], *, claimed_at: datetime) -> list["_Sent 
         except Exception as exc:  # reported per delivery by the caller
             return exc
 
-    if len(logs) == 1:
-        return [send(logs[0])]
+    if len(logs) == 1 or settings.TRIGGER_DELIVERY_SENDERS == 1:
+        return [send(log) for log in logs]
     return list(_sender_pool().map(send, logs))
 
 
