@@ -92,10 +92,23 @@ class TransactionInSerializer(serializers.Serializer):
     idempotency_key = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+class _EvidenceSerializer(serializers.Serializer):
+    id = StrictIntegerField(allow_null=True, help_text="null: the transaction of this dry run, never stored")
+    type = StrictCharField()
+    amount = StrictCharField(help_text="An exact decimal")
+    time = StrictIntegerField()
+
+
 class TransactionAnswerSerializer(serializers.Serializer):
     alert = StrictBooleanField()
     alert_codes = serializers.ListField(child=StrictIntegerField())
     user_id = StrictIntegerField()
+    evidence = serializers.DictField(
+        child=serializers.ListField(child=_EvidenceSerializer()),
+        required=False,
+        help_text="Dry runs only: per alert code, the transactions that would make it fire, oldest first.",
+    )
+    dry_run = StrictBooleanField(required=False, help_text="Present, and true, on a dry run only.")
 
 
 class TransactionSerializer(ModelSerializer):

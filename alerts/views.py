@@ -120,7 +120,14 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         serializer = TransactionInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         recorded = transactions.transaction_record(owner=request.user, **serializer.validated_data)
-        return Response(recorded.as_dict())
+        body = recorded.as_dict()
+        if dry_run_requested(request) and recorded.transaction_id is not None:
+            body["evidence"] = transactions.transaction_evidence(transaction_id=recorded.transaction_id)
+            for evidence in body["evidence"].values():
+                for tx in evidence:
+                    if tx["id"] == recorded.transaction_id:
+                        tx["id"] = None  # this one was never stored
+        return Response(body)
 
 
 class TransactionAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -6,6 +6,7 @@ transactions later than it are not part of its picture. Each rule reads a bounde
 indexed window aggregate, so the cost per transaction does not grow with the history.
 """
 
+import dataclasses
 import itertools
 import time as time_module
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class Answer:
     alert: bool
     alert_codes: list[int]
     user_id: int
+    transaction_id: int | None = None  # the row this request stored; None for a resend answered as the first
 
     def as_dict(self) -> dict:
         return {"alert": self.alert, "alert_codes": self.alert_codes, "user_id": self.user_id}
@@ -87,7 +89,19 @@ def _record(*, owner, user_id: int, type: str, amount: Decimal, time: int, idemp
     answer = Answer(alert=bool(codes), alert_codes=codes, user_id=user_id)
     new.answer = answer.as_dict()
     _store(new, fired)
-    return answer
+    return dataclasses.replace(answer, transaction_id=new.pk)
+
+
+def transaction_evidence(*, transaction_id: int) -> dict[str, list[dict]]:
+    """Per alert code the transaction fired, the transactions that made it fire, oldest first."""
+    alerts = TransactionAlert.objects.filter(transaction_id=transaction_id).prefetch_related("evidence")
+    return {
+        str(alert.code): [
+            {"id": tx.pk, "type": tx.type, "amount": str(tx.amount), "time": tx.time}
+            for tx in sorted(alert.evidence.all(), key=lambda tx: (tx.time, tx.pk))
+        ]
+        for alert in alerts.order_by("id")
+    }
 
 
 def _lock_customer(*, owner_id: int, external_id: int) -> int:

@@ -13,7 +13,7 @@ from django.test import TestCase
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
-from alerts.models import Coin, PriceTick
+from alerts.models import Coin, PriceTick, Transaction
 from events.services import attendee_register, event_create
 from triggers.services import trigger_create
 
@@ -77,7 +77,40 @@ def test_a_dry_run_transaction_answers_the_codes_that_would_fire(client_alice):
         )
 
     assert response.status_code == 200
-    assert response.data == {"alert": True, "alert_codes": [1100], "user_id": 7, "dry_run": True}
+    assert response.data == {
+        "alert": True,
+        "alert_codes": [1100],
+        "user_id": 7,
+        "evidence": {"1100": [{"id": None, "type": "withdraw", "amount": "150.00", "time": 1}]},
+        "dry_run": True,
+    }
+
+
+def test_a_dry_run_transactions_evidence_names_the_stored_history(client_alice):
+    for time in (1, 2):  # two withdrawals: a third in a row fires 30
+        body = {"type": "withdraw", "amount": "1.00", "user_id": 7, "time": time}
+        assert post(client_alice, "/api/v1/transactions/", body).status_code == 200
+    stored = list(Transaction.objects.order_by("time").values_list("id", flat=True))
+
+    with nothing_stored_or_sent():
+        response = post(
+            client_alice,
+            "/api/v1/transactions/?dry_run=true",
+            {"type": "withdraw", "amount": "1.00", "user_id": 7, "time": 3},
+        )
+
+    assert response.data["alert_codes"] == [30]
+    assert [tx["id"] for tx in response.data["evidence"]["30"]] == [*stored, None]
+
+
+def test_a_dry_run_resend_of_a_stored_key_answers_the_first_answer(client_alice):
+    body = {"type": "withdraw", "amount": "150.00", "user_id": 7, "time": 1, "idempotency_key": "k"}
+    first = post(client_alice, "/api/v1/transactions/", body)
+
+    with nothing_stored_or_sent():
+        again = post(client_alice, "/api/v1/transactions/?dry_run=true", body)
+
+    assert again.data == {**first.data, "dry_run": True}  # no evidence: nothing was evaluated again
 
 
 def test_a_dry_run_trigger_answers_its_next_runs_without_an_id_or_a_secret(client_alice):
