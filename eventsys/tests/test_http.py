@@ -3,10 +3,8 @@
 import email.utils
 import json
 import re
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -520,18 +518,6 @@ def test_get_json_non_2xx_has_no_data(server, allow_private):
 
 
 # --- TLS ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
-    names = ["-subj", "/CN=pinned.example", "-addext", "subjectAltName=DNS:pinned.example"]
-    subprocess.run([*command.split(), "-keyout", key, "-out", cert, *names], check=True, capture_output=True)
-    return cert, key
 
 
 @pytest.fixture

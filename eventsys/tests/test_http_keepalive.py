@@ -1,10 +1,8 @@
 """eventsys.http keep-alive: connections reused per thread, still checked on every request, against real
 HTTP/1.1 servers on the loopback interface that count the connections they accept."""
 
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -398,18 +396,6 @@ def test_recorded_request_headers_are_exactly_those_sent_on_a_reused_connection(
         "Content-Length",
         "Host",
     ]
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
-    names = ["-subj", "/CN=pinned.example", "-addext", "subjectAltName=DNS:pinned.example"]
-    subprocess.run([*command.split(), "-keyout", key, "-out", cert, *names], check=True, capture_output=True)
-    return cert, key
 
 
 def test_https_connections_are_reused_and_keyed_by_host_name(server, certificate, allow_private, resolver, monkeypatch):

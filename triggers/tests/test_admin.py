@@ -22,7 +22,7 @@ def staff(client, admin_user, settings):
     return client
 
 
-def webhook(owner, name: str, *, failures: int = 0, last: str | None = None) -> Trigger:
+def webhook(owner, name: str, *, failures: int = 0, last: str | None = None, url="http://127.0.0.1:9/hook") -> Trigger:
     trigger = trigger_create(
         owner=owner,
         name=name,
@@ -30,7 +30,7 @@ def webhook(owner, name: str, *, failures: int = 0, last: str | None = None) -> 
         schedule_type="interval",
         schedule_time=NOW + timedelta(minutes=1),
         interval=5,
-        api_endpoint="http://127.0.0.1:9/hook",
+        api_endpoint=url,
     )
     if last:
         log = trigger_fire(trigger=trigger)
@@ -169,15 +169,7 @@ def test_a_triggers_page_shows_its_times_in_its_own_zone(staff, alice):
 
 def test_the_test_button_sends_once_and_shows_the_answer(staff, alice, receiver):
     receiver.responses.append((202, {}, b'{"queued": true}'))
-    trigger = trigger_create(
-        owner=alice,
-        name="hook",
-        kind="api",
-        schedule_type="interval",
-        schedule_time=NOW + timedelta(minutes=1),
-        interval=5,
-        api_endpoint=receiver.url,
-    )
+    trigger = webhook(alice, "hook", url=receiver.url)
 
     response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/test_run/", follow=True)
 
@@ -189,15 +181,7 @@ def test_the_test_button_sends_once_and_shows_the_answer(staff, alice, receiver)
 
 def test_a_failed_test_is_a_warning_with_the_error(staff, alice, receiver):
     receiver.responses.append((500, {}, b"boom"))
-    trigger = trigger_create(
-        owner=alice,
-        name="hook",
-        kind="api",
-        schedule_type="interval",
-        schedule_time=NOW + timedelta(minutes=1),
-        interval=5,
-        api_endpoint=receiver.url,
-    )
+    trigger = webhook(alice, "hook", url=receiver.url)
 
     response = staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/test_run/", follow=True)
 

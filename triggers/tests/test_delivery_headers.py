@@ -6,7 +6,6 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
-import time_machine
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -21,9 +20,8 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+def clock(frozen):
+    return frozen
 
 
 class RepeatedHeaders(list):
