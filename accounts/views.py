@@ -23,6 +23,7 @@ from accounts.serializers import (
     TokenPairSerializer,
     UserSerializer,
 )
+from eventsys.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from eventsys.api.schema import FIELD_ERRORS, error_ref, error_response
 
 
@@ -196,7 +197,8 @@ class ApiTokenViewSet(
             return ApiToken.objects.none()
         return services.api_tokens_visible_to(self.request.user).order_by("-created_at", "-id")
 
-    @extend_schema(responses={201: ApiTokenCreatedSerializer})
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: ApiTokenCreatedSerializer})
+    @idempotent
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -18,6 +18,7 @@ from alerts.services import price_alerts, transactions
 from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_requested, dry_run_variant
 from eventsys.api.fields import StrictBooleanField
 from eventsys.api.filters import ListFilterBackend, RejectUnknownQueryParams, StableOrderingFilter
+from eventsys.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from eventsys.api.parsers import DecimalJSONParser
 
 _WOULD_FIRE_NOW = StrictBooleanField(
@@ -43,12 +44,13 @@ class PriceAlertViewSet(viewsets.ModelViewSet):
         return price_alerts.price_alerts_visible_to(self.request.user)
 
     @extend_schema(
-        parameters=[DRY_RUN_PARAMETER],
+        parameters=[DRY_RUN_PARAMETER, IDEMPOTENCY_PARAMETER],
         responses={
             201: PriceAlertSerializer,
             200: dry_run_variant(PriceAlertSerializer, created=["id"], extra={"would_fire_now": _WOULD_FIRE_NOW}),
         },
     )
+    @idempotent
     def create(self, request, *args, **kwargs):
         def evaluate() -> Response:
             response = super(PriceAlertViewSet, self).create(request, *args, **kwargs)
@@ -111,8 +113,11 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return transactions.transactions_visible_to(self.request.user).select_related("customer").order_by("-id")
 
     @extend_schema(
-        request=TransactionInSerializer, parameters=[DRY_RUN_PARAMETER], responses={200: TransactionAnswerSerializer}
+        request=TransactionInSerializer,
+        parameters=[DRY_RUN_PARAMETER, IDEMPOTENCY_PARAMETER],
+        responses={200: TransactionAnswerSerializer},
     )
+    @idempotent
     def create(self, request):
         return answer(request, lambda: self._record(request))
 

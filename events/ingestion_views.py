@@ -12,6 +12,7 @@ from events.filters import IngestedEventFilterSet
 from events.models import IngestedEvent
 from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer
 from eventsys.api.fields import StrictCharField, StrictIntegerField
+from eventsys.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from eventsys.api.pagination import CursorPagination
 from eventsys.api.parsers import JSONParser
 from eventsys.api.schema import error_response
@@ -85,13 +86,14 @@ class IngestView(APIView):
 
     @extend_schema(
         request=OpenApiTypes.ANY,
-        parameters=[DRY_RUN_PARAMETER],
+        parameters=[DRY_RUN_PARAMETER, IDEMPOTENCY_PARAMETER],
         responses={
             201: _IngestResponse,
             200: _IngestResponse,  # only duplicates, or a dry run
             409: error_response("An idempotency key was reused for another event; nothing was stored."),
         },
     )
+    @idempotent
     def post(self, request):
         return answer(request, lambda: self._ingest(request), forget=_forget_accepted_ids)
 

@@ -16,6 +16,7 @@ from events.serializers import AttendeeRegisteredSerializer, AttendeeSerializer,
 from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_variant
 from eventsys.api.fields import zone_or_none
 from eventsys.api.filters import ListFilterBackend, RejectUnknownQueryParams, StableOrderingFilter
+from eventsys.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from eventsys.api.schema import error_response
 
 TZ_PARAMETER = OpenApiParameter("tz", str, description="Render times in this IANA zone (default: the event's zone)")
@@ -54,6 +55,11 @@ class EventViewSet(ZoneFromQueryMixin, viewsets.ModelViewSet):
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
             return services.events_visible_to(self.request.user)
         return services.events_organised_by(self.request.user)
+
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER])
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         serializer.instance = services.event_create(organiser=self.request.user, **serializer.validated_data)
@@ -128,13 +134,14 @@ class AttendeeViewSet(ZoneFromQueryMixin, mixins.ListModelMixin, viewsets.Generi
 
     @extend_schema(
         request=AttendeeSerializer,
-        parameters=[DRY_RUN_PARAMETER],
+        parameters=[DRY_RUN_PARAMETER, IDEMPOTENCY_PARAMETER],
         responses={
             201: AttendeeRegisteredSerializer,
             200: dry_run_variant(AttendeeRegisteredSerializer, created=REGISTRATION_CREATED_FIELDS),
             409: error_response("Already registered, or the event is full (and no waitlist was asked for)."),
         },
     )
+    @idempotent
     def create(self, request, *args, **kwargs):
         return answer(request, lambda: self._register(request), created=REGISTRATION_CREATED_FIELDS)
 

@@ -330,6 +330,7 @@ CELERY_TASK_ROUTES = {
         "alerts.refresh_coins",
         "eventsys.heartbeat",
         "eventsys.rollup",
+        "eventsys.idempotency_expire",
     )
 }
 CELERY_BEAT_SCHEDULER = "eventsys.ops.scheduler:HeartbeatDatabaseScheduler"
@@ -350,6 +351,9 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5, minimum=1)
 WORKER_PRESUMED_DEAD_SECONDS = env_int("WORKER_PRESUMED_DEAD_SECONDS", 20, minimum=3)
 if WORKER_PRESUMED_DEAD_SECONDS < 3 * WORKER_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("WORKER_PRESUMED_DEAD_SECONDS must be at least 3 times WORKER_HEARTBEAT_SECONDS")
+
+# A create sent with an Idempotency-Key is answered the same to a resend this long (eventsys/api/idempotency.py).
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 
 # --- Triggers ---------------------------------------------------------------------------------
 
@@ -388,6 +392,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "eventsys.rollup",
         "schedule": timedelta(minutes=5),
         "options": {"expire_seconds": 240},
+    },
+    "eventsys.idempotency_expire": {
+        "task": "eventsys.idempotency_expire",
+        "schedule": timedelta(minutes=10),
+        "options": {"expire_seconds": 300},
     },
     "triggers.dispatch": {
         "task": "triggers.dispatch",

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_variant
+from eventsys.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from eventsys.api.schema import error_response
 from triggers import services
 from triggers.filters import ExecutionLogFilterSet, TriggerFilterSet, TriggerLogFilterSet
@@ -41,12 +42,13 @@ class TriggerViewSet(viewsets.ModelViewSet):
         return services.triggers_visible_to(self.request.user).order_by("-created_at", "-id")
 
     @extend_schema(
-        parameters=[DRY_RUN_PARAMETER],
+        parameters=[DRY_RUN_PARAMETER, IDEMPOTENCY_PARAMETER],
         responses={
             201: TriggerCreatedSerializer,
             200: dry_run_variant(TriggerCreatedSerializer, created=TRIGGER_CREATED_FIELDS),
         },
     )
+    @idempotent
     def create(self, request, *args, **kwargs):
         return answer(request, lambda: self._create(request), created=TRIGGER_CREATED_FIELDS)
 

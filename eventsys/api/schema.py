@@ -122,6 +122,12 @@ class AutoSchema(openapi.AutoSchema):
             errors["415"] = ("The body's Content-Type is not one the operation reads.", self.error_schemas(415))
         if view.throttle_classes:
             errors["429"] = ("Too many requests: retry after Retry-After seconds.", self.error_schemas(429))
+        if any(p["name"] == "Idempotency-Key" for p in parameters):
+            errors["409"] = (
+                "`idempotency_key_reused`: the key was used for another request; `idempotency_key_in_progress`: "
+                "a request with this key is still running.",
+                self.error_schemas(409),
+            )
         return errors
 
     def invalid_schemas(self) -> list[dict]:

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django_celery_beat.models import ClockedSchedule, SolarSchedule
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from eventsys.ops.models import Heartbeat
+from eventsys.ops.models import Heartbeat, IdempotentRequest
 
 # The admin is the operator's console: it says whose it is once, here.
 admin.site.site_header = "eventsys administration"
@@ -23,4 +23,29 @@ class HeartbeatAdmin(admin.ModelAdmin):
     readonly_fields = ["component", "seen_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(IdempotentRequest)
+class IdempotentRequestAdmin(admin.ModelAdmin):
+    """Creates sent with an Idempotency-Key, kept IDEMPOTENCY_KEY_HOURS: what a resend would be answered."""
+
+    list_display = ["route", "key", "scope", "state", "response_status", "created_at"]
+    list_filter = ["state", "route"]
+    search_fields = ["key", "scope"]
+    readonly_fields = [
+        "scope",
+        "key",
+        "route",
+        "request_hash",
+        "state",
+        "response_status",
+        "response_body",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

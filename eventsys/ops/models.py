@@ -68,3 +68,29 @@ class RollupMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} through {self.through:%Y-%m-%d %H:00}"
+
+
+class IdempotentRequest(models.Model):
+    """A create sent with an `Idempotency-Key` header, and the answer it got: a resend with the same key
+    and body within IDEMPOTENCY_KEY_HOURS is answered the same, without doing it again
+    (eventsys/api/idempotency.py)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+
+    scope = models.CharField(max_length=64)  # whose key: "user:<id>", or "anonymous" for public routes
+    key = models.CharField(max_length=255)
+    route = models.CharField(max_length=300)  # "POST /api/v1/triggers/": a key names one request
+    request_hash = models.CharField(max_length=64)  # SHA-256 of the route, query string and body
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="ops_idempotency_key_once")]
+        indexes = [models.Index(fields=["created_at"], name="ops_idempotency_created")]  # retention
+
+    def __str__(self) -> str:
+        return f"{self.route} {self.key} ({self.state})"
