@@ -215,3 +215,17 @@ def test_concurrent_duplicates_create_one_object(alice):
     assert sorted(answers, key=str)[0][0] in (200, 201)
     assert {code for status, code in answers if status == 409} <= {"idempotency_key_in_progress"}
     assert sum(status == 201 for status, _ in answers) == 1
+
+
+def test_beat_expires_the_keys_on_the_system_queue(client_alice, settings):
+    from eventsys.ops.tasks import idempotency_expire
+
+    entry = settings.CELERY_BEAT_SCHEDULE["eventsys.idempotency_expire"]
+    assert entry["task"] == "eventsys.idempotency_expire" and entry["schedule"] <= timedelta(hours=1)
+    assert settings.CELERY_TASK_ROUTES["eventsys.idempotency_expire"] == {"queue": "system"}
+    path, body, _ = CREATES["trigger"]
+    with time_machine.travel(NOW, tick=False):
+        post(client_alice, path, body)
+    with time_machine.travel(NOW + timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS, minutes=1), tick=False):
+        assert idempotency_expire.run() == 1
+    assert not IdempotentRequest.objects.exists()
