@@ -263,6 +263,10 @@ def sink_main(conn) -> None:
     class Server(ThreadingHTTPServer):
         daemon_threads, request_queue_size = True, 256  # the default backlog (5) drops concurrent connects
 
+        def handle_error(self, request, client_address):
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a killed worker's kept-alive connection
+                super().handle_error(request, client_address)
+
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     conn.send(server.server_port)
