@@ -54,7 +54,7 @@ def _representative_rows(admin_user) -> None:
     )
     from events import services as events
     from events.models import IngestedEvent
-    from eventsys.ops.models import Heartbeat
+    from eventsys.ops.models import Heartbeat, IdempotentRequest
     from triggers.models import ExecutionLog, Trigger
 
     now = timezone.now().replace(microsecond=0)
@@ -183,6 +183,16 @@ def _representative_rows(admin_user) -> None:
     alert = TransactionAlert.objects.create(owner=admin_user, customer=customer, transaction=transaction, code=9100)
     alert.evidence.add(transaction)
     Heartbeat.objects.create(component=Heartbeat.Component.WORKER, seen_at=now)
+    IdempotentRequest.objects.create(
+        scope=f"user:{admin_user.pk}",
+        key="b7c1f0e2-4d5a-4c3b-9e8f-0a1b2c3d4e5f-order-2026-12-02-retry",
+        route="POST /api/v1/events/12345/attendees/",
+        request_hash="0" * 64,
+        state=IdempotentRequest.State.DONE,
+        response_status=201,
+        response_body={"id": 1},
+        created_at=now,
+    )
 
 
 @pytest.mark.parametrize("label", _project_changelists())
