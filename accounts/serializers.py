@@ -59,7 +59,11 @@ class ApiTokenSerializer(ModelSerializer):
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
-    token = StrictCharField(read_only=True, help_text="The plaintext token. Shown once; store it now.")
+    token = StrictCharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The plaintext token. Shown once; store it now (null in an Idempotency-Key replay).",
+    )
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]

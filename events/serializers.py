@@ -113,7 +113,10 @@ class AttendeeSerializer(ModelSerializer):
 
 class AttendeeRegisteredSerializer(AttendeeSerializer):
     cancel_token = StrictCharField(
-        read_only=True, help_text="Cancels this registration (DELETE …/attendees/{id}/?cancel_token=). Shown once."
+        read_only=True,
+        allow_null=True,
+        help_text="Cancels this registration (DELETE …/attendees/{id}/?cancel_token=). Shown once (null in an "
+        "Idempotency-Key replay).",
     )
 
     class Meta(AttendeeSerializer.Meta):

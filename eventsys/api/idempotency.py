@@ -11,6 +11,7 @@ the first request was (status and body, `Idempotent-Replayed: true`), without do
   its request and send it again under the same key.
 - A claim whose request died with its process is taken over after RUNNING_FOR_AT_MOST.
 - A dry run (`?dry_run=true`) stores nothing, its key included.
+- Credentials kept only as hashes elsewhere (CREDENTIALS) are null in a replay.
 
 Keys belong to the authenticated user, or to "anonymous" on public routes (registration).
 """
@@ -38,6 +39,9 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 RUNNING_FOR_AT_MOST = timedelta(minutes=2)
+# Credentials the database keeps only as hashes (an API token, a registration's cancel token) are not
+# kept here either: a replay answers them null. A client that lost the first answer revokes and asks again.
+CREDENTIALS = frozenset({"token", "cancel_token"})
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -133,6 +137,8 @@ def _claim(*, scope: str, key: str, route: str, request_hash: str) -> "Idempoten
 
 def _keep(claimed: IdempotentRequest, response: Response) -> None:
     body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+    if isinstance(body, dict):
+        body.update({name: None for name in CREDENTIALS if name in body})
     IdempotentRequest.objects.filter(pk=claimed.pk).update(
         state=IdempotentRequest.State.DONE, response_status=response.status_code, response_body=body
     )

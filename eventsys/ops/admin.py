@@ -42,9 +42,10 @@ class IdempotentRequestAdmin(admin.ModelAdmin):
         "request_hash",
         "state",
         "response_status",
-        "response_body",
         "created_at",
     ]
+    # The kept answer holds a new trigger's signing secret, which the trigger admin does not show either.
+    exclude = ["response_body"]
 
     def has_add_permission(self, request):
         return False
