@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 from celery import shared_task
+from django.utils import timezone
 
 from alerts.services import polling, price_alerts
 
@@ -24,6 +27,13 @@ def send_price_alert_email(self, alert_id: int, trigger_count: int) -> bool:
         return price_alerts.price_alert_email_send(alert_id=alert_id, trigger_count=trigger_count)
     except OSError as exc:  # smtplib errors and connection failures are OSErrors
         raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 600)) from exc
+
+
+# Sent by a poll that triggered a burst, and by beat every few minutes for e-mails whose message was lost.
+@shared_task(name="alerts.fan_out_price_alert_emails", acks_late=True, soft_time_limit=120, time_limit=150)
+def fan_out_price_alert_emails(older_than_seconds: int | None = None) -> int:
+    older_than = timezone.now() - timedelta(seconds=older_than_seconds) if older_than_seconds is not None else None
+    return polling.price_alert_emails_fan_out(older_than=older_than)
 
 
 @shared_task(name="alerts.send_price_alert_emails", acks_late=True, soft_time_limit=600, time_limit=660)

@@ -471,6 +471,13 @@ CELERY_BEAT_SCHEDULE["alerts.poll_prices"] = {
     "schedule": timedelta(seconds=PRICE_POLL_SECONDS),
     "options": {"expire_seconds": PRICE_POLL_SECONDS},
 }
+# E-mails owed for triggerings over two minutes old whose message never reached a worker (a broker outage).
+CELERY_BEAT_SCHEDULE["alerts.fan_out_price_alert_emails"] = {
+    "task": "alerts.fan_out_price_alert_emails",
+    "schedule": timedelta(minutes=5),
+    "args": [120],
+    "options": {"expire_seconds": 240},
+}
 CELERY_BEAT_SCHEDULE["alerts.refresh_coins"] = {
     "task": "alerts.refresh_coins",
     "schedule": timedelta(days=1),

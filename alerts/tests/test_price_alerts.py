@@ -6,9 +6,10 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
+from django.utils.timezone import now as timezone_now
 
 from alerts.models import Coin, PriceAlert, PriceTick, ProviderState
-from alerts.services.polling import alerts_trigger_crossed, price_poll
+from alerts.services.polling import alerts_trigger_crossed, live_pairs, price_poll
 from alerts.services.price_alerts import coin_resolve, coins_refresh, price_alert_create, price_alert_email_send
 from alerts.tasks import send_price_alert_email
 from alerts.tests.conftest import CATALOGUE
@@ -251,6 +252,22 @@ def test_deleted_and_expired_alerts_are_never_polled(
 
 
 @pytest.mark.django_db
+def test_the_polled_pairs_are_those_an_unexpired_alert_waits_on(alice, bob, coingecko):
+    """On PostgreSQL a skip scan of the two partial indexes finds them; elsewhere a DISTINCT."""
+    alert(alice, coin="bitcoin", target="1")  # live
+    alert(bob, coin="bitcoin", target="2")  # live, the same pair
+    alert(alice, coin="bitcoin", currency="eur", target="1", expires_at=NOW - timedelta(seconds=1))  # expired
+    alert(alice, coin="bitcoin", currency="eur", target="2", expires_at=NOW + timedelta(seconds=1))  # not yet
+    alert(alice, coin="ethereum", currency="eur", target="1", expires_at=NOW - timedelta(seconds=1))  # expired
+    once = alert(alice, coin="solana", target="1")
+    again = alert(alice, coin="solana", currency="eur", target="1", repeat=True)
+    PriceAlert.objects.filter(pk__in=[once.pk, again.pk]).update(status="triggered")  # only `again` re-arms
+    gone = alert(bob, coin="ethereum", target="1")
+    PriceAlert.objects.filter(pk=gone.pk).update(status="deleted")
+    assert live_pairs(now=NOW) == [("bitcoin", "eur"), ("bitcoin", "usd"), ("solana", "eur")]
+
+
+@pytest.mark.django_db
 def test_the_api_key_goes_in_the_demo_header(alice, coingecko, settings, emails, django_capture_on_commit_callbacks):
     settings.COINGECKO_API_KEY = "CG-demo-key"
     alert(alice, target="1")
@@ -448,8 +465,10 @@ def test_a_source_time_out_of_range_is_unknown_not_a_crash(
     assert tick.price == Decimal("61000") and tick.source_updated_at is None
 
 
-def test_a_burst_of_triggerings_shares_messages_and_a_failed_email_goes_on_alone(alice, coingecko, monkeypatch):
-    from alerts.services.polling import EMAILS_PER_MESSAGE, _email_messages
+def test_a_burst_of_triggerings_is_one_message_fanned_out_from_the_table_and_a_failed_email_goes_on_alone(
+    alice, coingecko, monkeypatch
+):
+    from alerts.services.polling import EMAILS_PER_MESSAGE, _email_messages, price_alert_emails_fan_out
     from alerts.tasks import send_price_alert_emails
 
     alerts = [alert(alice, target=str(50000 + i)) for i in range(EMAILS_PER_MESSAGE + 1)]
@@ -457,9 +476,12 @@ def test_a_burst_of_triggerings_shares_messages_and_a_failed_email_goes_on_alone
     fired = [(a.pk, 1) for a in alerts]
 
     assert [task.name for task, _ in _email_messages(fired[:2])] == ["alerts.send_price_alert_email"] * 2
-    shared = _email_messages(fired)
-    assert [len(args[0]) for _, args in shared] == [EMAILS_PER_MESSAGE, 1]
-    assert triggerings(shared) == fired
+    assert [task.name for task, _ in _email_messages(fired)] == ["alerts.fan_out_price_alert_emails"]
+    published = []
+    monkeypatch.setattr("alerts.services.polling.publish_many", lambda messages, what: published.extend(messages))
+    assert price_alert_emails_fan_out() == len(fired)
+    assert [len(args[0]) for _, args in published] == [EMAILS_PER_MESSAGE, 1]
+    assert triggerings(published) == fired
 
     retried = []
     monkeypatch.setattr(send_price_alert_email, "apply_async", lambda args, **kwargs: retried.append(args))
@@ -474,3 +496,30 @@ def test_a_burst_of_triggerings_shares_messages_and_a_failed_email_goes_on_alone
     assert send_price_alert_emails.run([[pk, count] for pk, count in fired[:4]]) == 3
     assert len(mail.outbox) == 3 and retried == [(alerts[2].pk, 1)]
     assert PriceAlert.objects.get(pk=alerts[2].pk).notified_at is None  # released for the retry
+
+
+def test_emails_whose_message_was_lost_are_published_again_and_sent_once(alice, coingecko, frozen, monkeypatch):
+    """The beat's run of the fan-out publishes what is owed for triggerings older than its grace; an
+    e-mail published twice is sent once."""
+    from alerts.services.polling import price_alert_emails_fan_out
+    from alerts.tasks import fan_out_price_alert_emails, send_price_alert_emails
+
+    lost = alert(alice, target="50000")
+    sent_already = alert(alice, target="50001")
+    PriceAlert.objects.update(status="triggered", trigger_count=1, triggered_price=Decimal(60000), triggered_at=NOW)
+    PriceAlert.objects.filter(pk=sent_already.pk).update(notified_at=NOW)
+    fresh = alert(alice, target="50002")
+    frozen.shift(timedelta(minutes=3))
+    PriceAlert.objects.filter(pk=fresh.pk).update(
+        status="triggered", trigger_count=1, triggered_price=Decimal(60000), triggered_at=timezone_now()
+    )
+    published = []
+    monkeypatch.setattr("alerts.services.polling.publish_many", lambda messages, what: published.extend(messages))
+
+    assert fan_out_price_alert_emails.run(120) == 1  # `fresh` may still have its message in flight
+    assert triggerings(published) == [(lost.pk, 1)]
+    assert price_alert_emails_fan_out() == 2
+    for _, args in published:
+        send_price_alert_emails.run(*args)
+    assert sorted(pk for args in published for pk, _ in args[1][0]) == sorted([lost.pk, lost.pk, fresh.pk])
+    assert len(mail.outbox) == 2 and PriceAlert.objects.filter(notified_at__isnull=True).count() == 0

@@ -61,6 +61,28 @@ def test_any_json_value_is_a_payload(machine, payload):
     assert IngestedEvent.objects.get().event_payload == payload
 
 
+def _nested(levels: int, inner: object) -> object:
+    for _ in range(levels):
+        inner = [inner]
+    return inner
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "a backslash then u0000: \\u0000",  # the text of an escape, not a NUL
+        {"brackets in text": "[[[{{{" * 20},  # more brackets than levels allowed, none of them nesting
+        _nested(63, "a string at the deepest level allowed"),
+    ],
+    ids=["escaped-backslash", "brackets-in-text", "63-levels"],
+)
+def test_payloads_that_only_look_unstorable_are_stored(machine, payload):
+    """The walk of the payload's bounds is skipped only when its encoding proves them; text that looks
+    like a NUL escape, or many brackets, sends it to the walk, which accepts."""
+    assert ingest(machine, {"event_type": "t", "event_payload": payload}).status_code == 201
+    assert IngestedEvent.objects.get().event_payload == payload
+
+
 def test_one_invalid_event_rejects_the_whole_batch_naming_each_bad_index(machine):
     batch = [
         {"event_type": "ok", "event_payload": 1},
