@@ -13,7 +13,7 @@ the first request was (status and body, `Idempotent-Replayed: true`), without do
 - A dry run (`?dry_run=true`) stores nothing, its key included.
 - Credentials kept only as hashes elsewhere (CREDENTIALS) are null in a replay.
 
-Keys belong to the authenticated user, or to "anonymous" on public routes (registration).
+Keys belong to the authenticated user; on public routes (registration) to the request itself (`_scope`).
 """
 
 import functools
@@ -74,11 +74,12 @@ def idempotent(handler):
             return handler(view, request, *args, **kwargs)
         if not KEY_PATTERN.fullmatch(key):
             raise ValidationError({HEADER: ["Must be 1 to 255 printable ASCII characters, without spaces."]})
+        request_hash = _request_hash(request)
         claimed = _claim(
-            scope=f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous",
+            scope=_scope(request, request_hash),
             key=key,
             route=f"{request.method} {request.path}"[:300],
-            request_hash=_request_hash(request),
+            request_hash=request_hash,
         )
         if isinstance(claimed, Response):
             return claimed
@@ -95,6 +96,15 @@ def idempotent(handler):
         return response
 
     return wrapper
+
+
+def _scope(request, request_hash: str) -> str:
+    """Whose key this is. Anonymous callers cannot be told apart, so their key is scoped by the request
+    itself: a resend of the same request replays, and someone else's request under the same key is
+    a request of its own, neither refused with a 409 nor answered with another caller's answer."""
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"anonymous:{request_hash[:40]}"
 
 
 def _request_hash(request) -> str:

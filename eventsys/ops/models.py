@@ -79,7 +79,7 @@ class IdempotentRequest(models.Model):
         RUNNING = "running"
         DONE = "done"
 
-    scope = models.CharField(max_length=64)  # whose key: "user:<id>", or "anonymous" for public routes
+    scope = models.CharField(max_length=64)  # whose key: "user:<id>", or "anonymous:<request hash>" on public routes
     key = models.CharField(max_length=255)
     route = models.CharField(max_length=300)  # "POST /api/v1/triggers/": a key names one request
     request_hash = models.CharField(max_length=64)  # SHA-256 of the route, query string and body

@@ -120,6 +120,12 @@ def test_ingest_and_registration_replay_too(alice):
     assert first.status_code == 201 and again.json() == {**first.json(), "cancel_token": None}
     assert Attendee.objects.count() == 1
 
+    # Another visitor who happens to use the same key is neither refused nor shown Carol's answer.
+    dave = post(APIClient(), f"/api/v1/events/{event.pk}/attendees/", {"name": "Dave", "email": "d@example.com"},
+                key="reg-1")  # fmt: skip
+    assert dave.status_code == 201 and "Idempotent-Replayed" not in dave and dave.json()["name"] == "Dave"
+    assert Attendee.objects.count() == 2
+
 
 def test_keys_are_each_users_own(client_alice, bob):
     path, body, _ = CREATES["trigger"]
