@@ -1,9 +1,23 @@
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import QueryDict
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from alerts.models import AlertRule, Coin, PriceAlert, PriceTick, ProviderState, Transaction, TransactionAlert
-from alerts.services import price_alerts
+from alerts.models import (
+    AlertRule,
+    Coin,
+    PriceAlert,
+    PriceTick,
+    ProviderState,
+    Transaction,
+    TransactionAlert,
+    TransactionType,
+)
+from alerts.serializers import AlertRuleBacktestInSerializer
+from alerts.services import backtest, price_alerts
 from eventsys.admin_time import time_column
 from eventsys.ops.admin_buttons import ObjectButtonsMixin
 from eventsys.ops.csv_export import csv_export_action
@@ -112,6 +126,46 @@ class AlertRuleAdmin(admin.ModelAdmin):
     @admin.display(description="window", ordering="window_seconds")
     def window(self, rule) -> str | None:
         return None if rule.window_seconds is None else f"{rule.window_seconds} s"
+
+    change_form_template = "admin/alerts/alertrule/change_form.html"  # adds the Backtest link
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.backtest_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_backtest"
+        return [path("<path:object_id>/backtest/", view, name=name), *super().get_urls()]
+
+    def backtest_view(self, request, object_id):
+        """The API's backtest as a page: a GET form (it stores nothing), validated by the API's serializer."""
+        rule = self.get_object(request, unquote(object_id))
+        if rule is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, rule):
+            raise PermissionDenied
+        given = {name: value for name, value in request.GET.items() if name != "run" and value.strip()}
+        result, errors = None, {}
+        if "run" in request.GET:
+            data = QueryDict(mutable=True)
+            data.update(given)  # form text: blank fields are left as the rule has them
+            serializer = AlertRuleBacktestInSerializer(data=data, context={"rule": rule})
+            if serializer.is_valid():
+                changes = dict(serializer.validated_data)
+                days = changes.pop("days")
+                result = backtest.rule_backtest(rule=rule, changes=changes, days=days)
+            else:
+                errors = serializer.errors
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Backtest {rule}",
+            "rule": rule,
+            "form": given,
+            "kinds": AlertRule.Kind.choices,
+            "types": TransactionType.choices,
+            "errors": errors,
+            "result": result,
+            "sides": [("as it is", result.current), ("changed", result.backtest)] if result else [],
+        }
+        return TemplateResponse(request, "admin/alerts/alertrule/backtest.html", context)
 
 
 class EvidenceInline(admin.TabularInline):

@@ -1,25 +1,31 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from alerts.filters import PriceAlertFilterSet, PriceTickFilterSet, TransactionAlertFilterSet, TransactionFilterSet
 from alerts.models import AlertRule, PriceAlert, PriceTick, Transaction, TransactionAlert
 from alerts.serializers import (
+    AlertRuleBacktestInSerializer,
+    AlertRuleBacktestSerializer,
     AlertRuleSerializer,
     PriceAlertSerializer,
+    PriceBacktestInSerializer,
+    PriceBacktestSerializer,
     PriceTickSerializer,
     TransactionAlertSerializer,
     TransactionAnswerSerializer,
     TransactionInSerializer,
     TransactionSerializer,
 )
-from alerts.services import price_alerts, transactions
+from alerts.services import backtest, price_alerts, price_backtest, transactions
 from eventsys.api.dry_run import DRY_RUN_PARAMETER, answer, dry_run_requested, dry_run_variant
 from eventsys.api.fields import StrictBooleanField
 from eventsys.api.filters import ListFilterBackend, RejectUnknownQueryParams, StableOrderingFilter
 from eventsys.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from eventsys.api.parsers import DecimalJSONParser
+from eventsys.api.schema import error_response
 
 _WOULD_FIRE_NOW = StrictBooleanField(
     read_only=True,
@@ -36,6 +42,7 @@ class PriceAlertViewSet(viewsets.ModelViewSet):
     filter_backends = [RejectUnknownQueryParams, ListFilterBackend, StableOrderingFilter]
     filterset_class = PriceAlertFilterSet
     ordering_fields = ["created_at", "target_price", "coin", "triggered_at"]
+    throttle_scope = None  # the backtest action has its own
     ordering = ["-created_at"]
 
     def get_queryset(self):
@@ -68,6 +75,31 @@ class PriceAlertViewSet(viewsets.ModelViewSet):
         serializer.instance = price_alerts.price_alert_create(owner=self.request.user, **serializer.validated_data)
         self._created = serializer.instance
 
+    @extend_schema(
+        request=PriceBacktestInSerializer,
+        responses={
+            200: PriceBacktestSerializer,
+            503: error_response(
+                "`price_history_unavailable`: CoinGecko cannot give the price history now (unreachable, failing, "
+                "or asking us to slow down: Retry-After, when known)."
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        filter_backends=[],
+        parser_classes=[DecimalJSONParser],
+        throttle_scope="price_backtest",  # a history not cached yet is a CoinGecko call
+    )
+    def backtest(self, request):
+        """Backtest a price alert: when, over the last `days` days of CoinGecko's price history, it would
+        have fired, and how often with its re-arm band. Nothing is stored."""
+        serializer = PriceBacktestInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = price_backtest.price_backtest(**serializer.validated_data)
+        return Response(PriceBacktestSerializer(result).data)
+
     def perform_update(self, serializer):
         serializer.instance = price_alerts.price_alert_update(alert=serializer.instance, **serializer.validated_data)
 
@@ -98,6 +130,19 @@ class AlertRuleViewSet(viewsets.ModelViewSet):
     serializer_class = AlertRuleSerializer
     permission_classes = [IsAuthenticated, IsStaffOrReadOnly]
     queryset = AlertRule.objects.order_by("priority", "code")
+
+    @extend_schema(request=AlertRuleBacktestInSerializer, responses={200: AlertRuleBacktestSerializer})
+    @action(detail=True, methods=["post"], parser_classes=[DecimalJSONParser])
+    def backtest(self, request, pk=None):
+        """Backtest changed parameters (staff): replay the transactions stored in the last `days` days
+        through the rule as it is and as changed, and answer what each would have fired. Nothing is stored."""
+        rule = self.get_object()
+        serializer = AlertRuleBacktestInSerializer(data=request.data, context={"rule": rule})
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        days = changes.pop("days")
+        result = backtest.rule_backtest(rule=rule, changes=changes, days=days)
+        return Response(AlertRuleBacktestSerializer(result).data)
 
 
 class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -243,6 +243,7 @@ REST_FRAMEWORK = {
         "password_reset": env_rate("THROTTLE_PASSWORD_RESET", "5/hour"),
         "registration": env_rate("THROTTLE_REGISTRATION", "30/min"),
         "ingest": env_rate("THROTTLE_INGEST", "600/min"),
+        "price_backtest": env_rate("THROTTLE_PRICE_BACKTEST", "20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -465,6 +466,9 @@ COINGECKO_RANKED_PAGES = env_int("COINGECKO_RANKED_PAGES", 4, minimum=0)
 # A price whose source time is older than this is recorded but not acted on.
 PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 900, minimum=1)
 PRICE_TICK_RETENTION_DAYS = env_int("PRICE_TICK_RETENTION_DAYS", 7, minimum=1)
+# A price backtest's CoinGecko price history (/coins/{id}/market_chart) is kept this long in the cache,
+# per coin, currency and days: backtests of other targets on the same history make no new call.
+PRICE_BACKTEST_CACHE_SECONDS = env_int("PRICE_BACKTEST_CACHE_SECONDS", 300, minimum=0)
 
 CELERY_BEAT_SCHEDULE["alerts.poll_prices"] = {
     "task": "alerts.poll_prices",

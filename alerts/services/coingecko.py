@@ -5,8 +5,9 @@ Prices are parsed as Decimal straight from the JSON text, never through a float.
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 _CATALOGUE_MAX_BYTES = 16 * 1024 * 1024  # /coins/list is a few MB
 RANKING_PAGE_SIZE = 250  # the most /coins/markets answers in one page
 _RANKING_MAX_BYTES = 4 * 1024 * 1024  # a page is 250 coins of ~1 KB of market data each
+_CHART_MAX_BYTES = 4 * 1024 * 1024  # 2,160 hourly points (90 days) of price, market cap and volume
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,42 @@ def fetch_market_cap_ranks(page: int) -> tuple[Outcome, list[tuple[str, int | No
         valid = isinstance(rank, int) and not isinstance(rank, bool) and 0 < rank < 2**31  # fits the column
         ranks.append((coin["id"], rank if valid else None))
     return outcome, ranks
+
+
+def fetch_market_chart(coin: str, currency: str, days: int) -> tuple[Outcome, list[tuple[datetime, Decimal]]]:
+    """/coins/{id}/market_chart: the coin's prices in `currency` over the last `days` days, oldest first,
+    as (UTC time, price). CoinGecko picks the spacing: 5-minutely for 1 day, hourly up to 90 days, daily
+    beyond. An unknown coin is a delivered=False outcome with status 404. Raises BadPayload on a
+    malformed answer."""
+    outcome, data = get_json(
+        f"{settings.COINGECKO_API_URL}/coins/{quote(coin, safe='')}/market_chart",
+        headers=_headers(),
+        params={"vs_currency": currency, "days": str(days), "precision": "full"},
+        parse_float=Decimal,
+        max_bytes=_CHART_MAX_BYTES,
+    )
+    if not outcome.delivered:
+        return outcome, []
+    prices = data.get("prices") if isinstance(data, dict) else None
+    if not isinstance(prices, list):
+        raise BadPayload("the market chart has no list of prices")
+    points = []
+    for entry in prices:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise BadPayload(f"a market chart point is not [time, price]: {entry!r}")
+        milliseconds, value = entry
+        valid = isinstance(milliseconds, int | Decimal) and not isinstance(milliseconds, bool)
+        when = _source_time(int(milliseconds) // 1000) if valid and Decimal(milliseconds).is_finite() else None
+        if when is None:
+            raise BadPayload(f"a market chart point has no valid time: {entry!r}")
+        if value is None:
+            continue  # CoinGecko leaves a gap as null
+        price = Decimal(value) if isinstance(value, int | Decimal) and not isinstance(value, bool) else None
+        if price is None or not price.is_finite() or price <= 0:
+            raise BadPayload(f"a market chart price is not a positive number: {value!r}")
+        points.append((when + timedelta(milliseconds=int(milliseconds) % 1000), price))
+    points.sort(key=lambda point: point[0])
+    return outcome, points
 
 
 def _source_time(updated: object) -> datetime | None:

@@ -18,7 +18,8 @@ RANKING = [("bitcoin", 1), ("ethereum", 2), ("celsius-degree-token", 950)]
 
 
 class FakeCoinGecko:
-    """A local stand-in for CoinGecko's /simple/price, /coins/list and /coins/markets, at the HTTP layer."""
+    """A local stand-in for CoinGecko's /simple/price, /coins/list, /coins/markets and
+    /coins/{id}/market_chart, at the HTTP layer."""
 
     def __init__(self):
         fake = self
@@ -28,6 +29,9 @@ class FakeCoinGecko:
         self.catalogue: list[dict] = list(CATALOGUE)
         self.ranking: list = list(RANKING)  # (id, rank) served in pages in this order; anything else as it is
         self.answers: dict[str, tuple[int, dict, bytes]] = {}  # a canned answer for one path ("/coins/markets")
+        # (coin, currency) -> [(epoch milliseconds, price text)], served by /coins/{coin}/market_chart whatever
+        # the days asked; a coin without a chart is CoinGecko's 404
+        self.charts: dict[tuple[str, str], list[tuple[int, str]]] = {}
         self.calls: list[dict] = []
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +50,8 @@ class FakeCoinGecko:
                     status, headers, body = 200, {}, fake._markets_body(query)
                 elif parts.path.endswith("/simple/price"):
                     status, headers, body = 200, {}, fake._prices_body(query)
+                elif endpoint.startswith("/coins/") and endpoint.endswith("/market_chart"):
+                    status, headers, body = fake._chart_answer(endpoint.split("/")[2], query)
                 else:
                     status, headers, body = 404, {}, b"{}"
                 self.send_response(status)
@@ -100,6 +106,18 @@ class FakeCoinGecko:
                 }
             )
         return json.dumps(rows).encode()
+
+    def _chart_answer(self, coin: str, query: dict) -> tuple[int, dict, bytes]:
+        points = self.charts.get((coin, query.get("vs_currency", "")))
+        if points is None:
+            return 404, {}, b'{"error":"coin not found"}'
+        prices = ", ".join(f"[{ms}, {price}]" for ms, price in points)  # numbers written verbatim
+        volumes = ", ".join(f"[{ms}, 1.5]" for ms, _ in points)
+        body = f'{{"prices": [{prices}], "market_caps": [{volumes}], "total_volumes": [{volumes}]}}'
+        return 200, {}, body.encode()
+
+    def chart_calls(self) -> list[dict]:
+        return [call for call in self.calls if call["path"].endswith("/market_chart")]
 
     def price_calls(self) -> list[dict]:
         return [call for call in self.calls if call["path"].endswith("/simple/price")]
