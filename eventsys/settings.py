@@ -381,6 +381,10 @@ TRIGGER_DISABLE_AFTER_FAILURES = env_int("TRIGGER_DISABLE_AFTER_FAILURES", 5, mi
 TRIGGER_DELIVERY_LEASE_SECONDS = env_int("TRIGGER_DELIVERY_LEASE_SECONDS", 120, minimum=60)
 TRIGGER_REQUEUE_AFTER_SECONDS = env_int("TRIGGER_REQUEUE_AFTER_SECONDS", 3600, minimum=60)
 TRIGGER_MAX_PAYLOAD_BYTES = env_int("TRIGGER_MAX_PAYLOAD_BYTES", 64 * 1024, minimum=1024)
+# The dispatcher's watchdog (triggers/services/watchdog.py): stopped when a slot has been due this long and
+# no firing was logged in as long; staff (WATCHDOG_EMAILS, else staff users' addresses) are e-mailed.
+WATCHDOG_GRACE_SECONDS = env_int("WATCHDOG_GRACE_SECONDS", 60, minimum=5)
+WATCHDOG_EMAILS = env_list("WATCHDOG_EMAILS", [])
 
 # The system schedule, declared once; DatabaseScheduler upserts these rows by name at start.
 CELERY_BEAT_SCHEDULE = {
@@ -413,6 +417,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "triggers.retention",
         "schedule": timedelta(minutes=10),
         "options": {"expire_seconds": 300},
+    },
+    # On the default queue, not `system`: a dead or stuck system worker (the dispatcher's) is still seen.
+    "triggers.watchdog": {
+        "task": "triggers.watchdog",
+        "schedule": timedelta(seconds=30),
+        "options": {"expire_seconds": 30},
     },
 }
 
@@ -517,7 +527,13 @@ LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"
 # json: one JSON object per line (time, level, logger, message, exc_info) for log collectors.
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain", {"plain", "json"})
 # The frequent system tasks: their idle runs are not logged at INFO (eventsys/logformat.py).
-LOG_QUIET_TASKS = ["triggers.dispatch", "triggers.sweep", "triggers.queue_probe", "eventsys.heartbeat"]
+LOG_QUIET_TASKS = [
+    "triggers.dispatch",
+    "triggers.sweep",
+    "triggers.queue_probe",
+    "triggers.watchdog",
+    "eventsys.heartbeat",
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -68,13 +68,13 @@ class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
         "name",
         "owner",
         "what",
-        "status",
+        "state",
         time_column("next_run_at", "next run", zone_field="timezone"),
         "last_run",
         "deliveries",
         "failures",
     ]
-    list_filter = [FailingFilter, "kind", "status", "schedule_type"]
+    list_filter = [FailingFilter, "alert_state", "kind", "status", "schedule_type"]
     search_fields = ["name", "owner__username", "api_endpoint"]
     list_select_related = ["owner"]
     exclude = ["signing_secret"]
@@ -106,6 +106,13 @@ class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
     @admin.display(description="kind", ordering="kind")
     def what(self, trigger) -> str:
         return f"{trigger.kind}, {trigger.schedule_type}"
+
+    @admin.display(description="status", ordering="status")
+    def state(self, trigger):
+        """Its status, and under it a late or failing alert state (what its owner was last told)."""
+        if trigger.alert_state == Trigger.AlertState.OK:
+            return trigger.status
+        return format_html("{}<br><small>{}</small>", trigger.status, trigger.alert_state)
 
     @admin.display(description="failing", ordering="consecutive_failures")
     def failures(self, trigger) -> int:
@@ -312,6 +319,7 @@ class ExecutionLogAdmin(admin.ModelAdmin):
     list_select_related = ["trigger", "owner"]
     date_hierarchy = "created_at"
     inlines = [DeliveryAttemptInline]
+    readonly_fields = ["logged_lateness", "delivery_lateness"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # Django 6.0's default, read-only here
     actions = ["redeliver", "export_csv"]
 
@@ -366,11 +374,28 @@ class ExecutionLogAdmin(admin.ModelAdmin):
         return log.get_status_display()
 
     @admin.display(description="late by")
-    def lateness(self, log) -> str:
-        """From the slot to the log (manual and test firings are never late)."""
+    def lateness(self, log):
+        """From the slot to the log and, once delivered, to the delivery (manual and test firings are never
+        late)."""
         if log.source != ExecutionLog.Source.SCHEDULE:
             return "-"
-        return f"{max((log.created_at - log.scheduled_for).total_seconds(), 0):.1f} s"
+        logged = f"{max((log.created_at - log.scheduled_for).total_seconds(), 0):.1f} s"
+        if log.status != ExecutionLog.DeliveryStatus.DELIVERED or log.completed_at is None:
+            return logged
+        delivered = f"{max((log.completed_at - log.scheduled_for).total_seconds(), 0):.1f} s"
+        return format_html("{}<br><small>delivered {}</small>", logged, delivered)
+
+    @admin.display(description="logged lateness")
+    def logged_lateness(self, log) -> str:
+        """created_at - scheduled_for: the three instants are scheduled for (due), created at (logged) and
+        completed at (delivered, when the status says so)."""
+        return f"{max((log.created_at - log.scheduled_for).total_seconds(), 0):.3f} s after the slot was due"
+
+    @admin.display(description="delivery lateness")
+    def delivery_lateness(self, log) -> str:
+        if log.status != ExecutionLog.DeliveryStatus.DELIVERED or log.completed_at is None:
+            return "not delivered"
+        return f"{max((log.completed_at - log.scheduled_for).total_seconds(), 0):.3f} s after the slot was due"
 
     def has_redeliver_permission(self, request, obj=None):
         return request.user.has_perm("triggers.change_executionlog")

@@ -9,6 +9,7 @@ from triggers.models import ExecutionLog, Trigger
 class TriggerFilterSet(django_filters.FilterSet):
     status = choice_filter("status", Trigger.Status.values)
     trigger_type = choice_filter("kind", Trigger.Kind.values, label="Trigger type")
+    alert_state = choice_filter("alert_state", Trigger.AlertState.values, label="Alert state (ok, late, failing)")
 
     class Meta:
         model = Trigger

@@ -34,6 +34,11 @@ class Trigger(models.Model):
         FIRE_ONCE = "fire_once"  # slots missed during downtime are coalesced into one firing
         SKIP = "skip"  # a slot later than the grace period is logged as skipped, not fired
 
+    class AlertState(models.TextChoices):
+        OK = "ok"
+        LATE = "late"  # its latest scheduled slot was logged more than late_after_seconds after it was due
+        FAILING = "failing"  # failing_after or more deliveries in a row failed
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="triggers")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -59,11 +64,33 @@ class Trigger(models.Model):
     run_count = models.PositiveIntegerField(default=0)
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_reason = models.CharField(max_length=500, blank=True)
+    # Lateness and failure notifications (triggers/services/notify.py): the owner is told at notify_email
+    # and/or notify_url when alert_state changes, never again while it stays.
+    notify_email = models.EmailField(
+        blank=True, help_text="Told when the trigger turns late or failing, and when it recovers"
+    )
+    notify_url = models.URLField(
+        max_length=2000, blank=True, help_text="POSTed a signed JSON notice on the same changes as notify_email"
+    )
+    late_after_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A slot logged more than this after it was due makes the trigger late"
+    )
+    failing_after = models.PositiveIntegerField(
+        null=True, blank=True, help_text="This many failed deliveries in a row make the trigger failing"
+    )
+    alert_state = models.CharField(
+        max_length=16, choices=AlertState.choices, default=AlertState.OK, db_default=AlertState.OK
+    )
+    alert_changed_at = models.DateTimeField(null=True, blank=True)
+    # The notice of the latest change until a worker takes it (notify.py): one lost with the broker is
+    # published again by the watchdog; a copy that arrives after another took it sends nothing.
+    alert_notice = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Not stored: set by the services when the webhook's host did not resolve as it was saved (a warning
     # for the answer; every delivery checks again).
     destination_warning: str | None = None
+    notify_url_warning: str | None = None  # the same, for notify_url
 
     class Meta:
         indexes = [
@@ -71,6 +98,10 @@ class Trigger(models.Model):
             models.Index(fields=["next_run_at"], condition=Q(status="active"), name="triggers_due"),
             # the owner's list: triggers_visible_to(user).order_by("-created_at")
             models.Index(fields=["owner", "-created_at"], name="triggers_owner_created"),
+            # notices_resend_owed: changes whose notice no worker has taken
+            models.Index(
+                fields=["alert_changed_at"], condition=Q(alert_notice__isnull=False), name="triggers_notice_owed"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=["scheduled", "api"]), name="triggers_kind_valid"),
@@ -98,10 +129,32 @@ class Trigger(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="active") | Q(next_run_at__isnull=False), name="triggers_active_has_next_run"
             ),
+            models.CheckConstraint(
+                condition=Q(alert_state__in=["ok", "late", "failing"]), name="triggers_alert_state_valid"
+            ),
+            # A threshold needs somewhere to send its notices.
+            models.CheckConstraint(
+                condition=Q(late_after_seconds__isnull=True, failing_after__isnull=True)
+                | ~Q(notify_email="")
+                | ~Q(notify_url=""),
+                name="triggers_threshold_has_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_after_seconds__isnull=True) | Q(late_after_seconds__gt=0),
+                name="triggers_late_after_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(failing_after__isnull=True) | Q(failing_after__gt=0), name="triggers_failing_after_positive"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def notifies(self) -> bool:
+        """Whether a threshold is set (the constraint guarantees a recipient then)."""
+        return self.late_after_seconds is not None or self.failing_after is not None
 
     @property
     def interval_delta(self) -> timedelta | None:
@@ -222,3 +275,18 @@ class DeliveryQueueMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} consumed through {self.consumed_through:%Y-%m-%d %H:%M:%S}"
+
+
+class DispatcherWatch(models.Model):
+    """What the watchdog (triggers/services/watchdog.py) last told staff about the dispatcher: one row.
+
+    The e-mail goes out on a change only: a conditional UPDATE of `stopped` makes exactly one watchdog
+    run (of any number running at once) send it."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    stopped = models.BooleanField(default=False)
+    detail = models.CharField(max_length=500, blank=True)
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'stopped' if self.stopped else 'running'} since {self.changed_at:%Y-%m-%d %H:%M:%S}"

@@ -7,6 +7,7 @@ from eventsys.api.fields import (
     StorableJSONField,
     StrictBooleanField,
     StrictCharField,
+    StrictEmailField,
     StrictIntegerField,
     StrictURLField,
     TimeZoneField,
@@ -39,6 +40,20 @@ from triggers.services import trigger_upcoming
             },
         ),
         OpenApiExample(
+            "Told when late or failing",
+            request_only=True,
+            value={
+                "name": "nightly export",
+                "trigger_type": "api",
+                "cron": "0 2 * * *",
+                "api_endpoint": "https://hooks.example.com/export",
+                "notify_email": "ops@example.com",
+                "notify_url": "https://hooks.example.com/eventsys-alerts",
+                "late_after_seconds": 120,
+                "failing_after": 3,
+            },
+        ),
+        OpenApiExample(
             "One-off",
             request_only=True,
             value={"name": "launch", "trigger_type": "scheduled", "schedule_time": "2030-01-01T09:00:00Z"},
@@ -60,6 +75,34 @@ class TriggerSerializer(ModelSerializer):
     timezone = TimeZoneField(required=False, default="UTC")
     api_endpoint = StrictURLField(required=False, allow_blank=True, max_length=2000)
     api_payload = StorableJSONField(required=False, allow_null=True)
+    notify_email = StrictEmailField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="Told by e-mail when the trigger turns late or failing, and when it recovers (once per change).",
+    )
+    notify_url = StrictURLField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="POSTed a JSON notice signed like deliveries on the same changes: {id, event, trigger, name, "
+        "state, previous, reason, at}. Refused on private addresses as api_endpoint is.",
+    )
+    late_after_seconds = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=604_800,
+        help_text="A scheduled slot logged more than this many seconds after it was due makes the trigger `late`; "
+        "null: off. Needs notify_email or notify_url.",
+    )
+    failing_after = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="This many failed deliveries in a row make the trigger `failing` (at most "
+        "TRIGGER_DISABLE_AFTER_FAILURES, 5 by default); null: off. Needs notify_email or notify_url.",
+    )
     next_runs = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField(
         help_text="Accepted, but worth knowing, per field: e.g. a webhook host that did not resolve as it was saved."
@@ -83,6 +126,12 @@ class TriggerSerializer(ModelSerializer):
             "misfire_policy",
             "api_endpoint",
             "api_payload",
+            "notify_email",
+            "notify_url",
+            "late_after_seconds",
+            "failing_after",
+            "alert_state",
+            "alert_changed_at",
             "status",
             "disabled_reason",
             "next_run_at",
@@ -95,6 +144,8 @@ class TriggerSerializer(ModelSerializer):
         read_only_fields = [
             "id",
             "schedule_type",
+            "alert_state",
+            "alert_changed_at",
             "status",
             "disabled_reason",
             "next_run_at",
@@ -102,7 +153,14 @@ class TriggerSerializer(ModelSerializer):
             "run_count",
             "created_at",
         ]
-        extra_kwargs = {"max_runs": {"min_value": 1}}
+        extra_kwargs = {
+            "max_runs": {"min_value": 1},
+            "alert_state": {
+                "help_text": "`ok`; `late` (the latest scheduled slot was logged later than late_after_seconds); "
+                "`failing` (failing_after deliveries in a row failed; outranks late). Each change is notified once."
+            },
+            "alert_changed_at": {"help_text": "When alert_state last changed; null if it never did."},
+        }
 
     @extend_schema_field(serializers.ListField(child=serializers.DateTimeField()))
     def get_next_runs(self, obj: Trigger):
@@ -110,7 +168,12 @@ class TriggerSerializer(ModelSerializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.ListField(child=StrictCharField())))
     def get_warnings(self, obj: Trigger) -> dict[str, list[str]]:
-        return {"api_endpoint": [obj.destination_warning]} if obj.destination_warning else {}
+        warnings = {}
+        if obj.destination_warning:
+            warnings["api_endpoint"] = [obj.destination_warning]
+        if obj.notify_url_warning:
+            warnings["notify_url"] = [obj.notify_url_warning]
+        return warnings
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -217,8 +280,56 @@ class DeliveryAttemptSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+def _seconds_between(start, end) -> float | None:
+    return None if start is None or end is None else round(max((end - start).total_seconds(), 0.0), 3)
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A scheduled firing logged 0.4 s and delivered 1.2 s after its slot",
+            response_only=True,
+            value={
+                "id": 812,
+                "trigger_id": 42,
+                "source": "schedule",
+                "scheduled_for": "2030-01-01T09:00:00Z",
+                "missed_slots": 0,
+                "delivery_id": "0b5c1f7e-3d4a-4f0e-9a51-6c2b7d8e9f01",
+                "status": "delivered",
+                "state": "active",
+                "url": "https://hooks.example.com/sync",
+                "payload": {"full": False},
+                "attempts": 1,
+                "next_attempt_at": None,
+                "response_status": 200,
+                "latency_ms": 640,
+                "error": "",
+                "response_excerpt": "ok",
+                "created_at": "2030-01-01T09:00:00.400000Z",
+                "completed_at": "2030-01-01T09:00:01.200000Z",
+                "delivered_at": "2030-01-01T09:00:01.200000Z",
+                "lateness_seconds": 0.4,
+                "delivery_lateness_seconds": 1.2,
+            },
+        )
+    ]
+)
 class ExecutionLogSerializer(ModelSerializer):
+    """One firing and its three instants: `scheduled_for` (the slot was due), `created_at` (logged) and
+    `delivered_at` (its webhook was delivered), with the lateness between them; no extra queries."""
+
     trigger_id = StrictIntegerField(read_only=True)
+    delivered_at = serializers.SerializerMethodField(
+        help_text="When the webhook was delivered (the receiver's 2xx); null unless `status` is delivered."
+    )
+    lateness_seconds = serializers.SerializerMethodField(
+        help_text="created_at - scheduled_for: how late the firing was logged after its slot was due (0 or more; "
+        "for manual and test firings, after it was asked for)."
+    )
+    delivery_lateness_seconds = serializers.SerializerMethodField(
+        help_text="delivered_at - scheduled_for: how late the webhook reached its receiver; null unless delivered."
+    )
 
     class Meta:
         model = ExecutionLog
@@ -241,8 +352,32 @@ class ExecutionLogSerializer(ModelSerializer):
             "response_excerpt",
             "created_at",
             "completed_at",
+            "delivered_at",
+            "lateness_seconds",
+            "delivery_lateness_seconds",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "scheduled_for": {"help_text": "When the slot was due (manual and test firings: when asked for)."},
+            "created_at": {"help_text": "When the firing was logged (the dispatcher's database clock)."},
+            "completed_at": {"help_text": "When the delivery finished, delivered or given up; null while pending."},
+        }
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_delivered_at(self, log: ExecutionLog):
+        if log.status != ExecutionLog.DeliveryStatus.DELIVERED or log.completed_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(log.completed_at)
+
+    @extend_schema_field(serializers.FloatField())
+    def get_lateness_seconds(self, log: ExecutionLog) -> float | None:
+        return _seconds_between(log.scheduled_for, log.created_at)
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_delivery_lateness_seconds(self, log: ExecutionLog) -> float | None:
+        if log.status != ExecutionLog.DeliveryStatus.DELIVERED:
+            return None
+        return _seconds_between(log.scheduled_for, log.completed_at)
 
 
 class ExecutionLogDetailSerializer(ExecutionLogSerializer):

@@ -49,3 +49,38 @@ def queue_probe(queue: str, sent_at: str) -> None:
 def retention() -> dict:
     result = services.logs_retention_apply()
     return {"archived": result.archived, "deleted": result.deleted}
+
+
+@shared_task(name="triggers.notify", bind=True, acks_late=True, max_retries=8, soft_time_limit=30, time_limit=45)
+def notify(self, notice: dict, channels: list[str] | None = None) -> list[str]:
+    """Tell a trigger's owner that its alert state changed (e-mail and/or signed webhook; notify.py).
+    A channel that failed for a passing reason is retried alone, with back-off, under the same notice id."""
+    from triggers.services.notify import notice_send
+
+    retry = notice_send(notice=notice, channels=channels)
+    if retry:
+        if self.request.retries >= self.max_retries:
+            return retry  # given up; notice_send logged each failure
+        raise self.retry(args=(notice, retry), countdown=min(30 * 2**self.request.retries, 900))
+    return []
+
+
+@shared_task(name="triggers.watchdog", acks_late=True, soft_time_limit=20, time_limit=30)
+def watchdog() -> bool:
+    """Beat sends this every 30 s: staff are e-mailed once when the dispatcher stops, once when it recovers."""
+    from triggers.services.watchdog import dispatcher_watch
+
+    return dispatcher_watch()
+
+
+@shared_task(
+    name="triggers.watchdog_email", bind=True, acks_late=True, max_retries=8, soft_time_limit=30, time_limit=45
+)
+def watchdog_email(self, stopped: bool, detail: str, at: str) -> int:
+    """The watchdog's e-mail to staff; retried on SMTP failure."""
+    from triggers.services.watchdog import watchdog_email_send
+
+    try:
+        return watchdog_email_send(stopped=stopped, detail=detail, at=at)
+    except OSError as exc:
+        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 600)) from exc

@@ -19,6 +19,13 @@ EMAIL_WARN_SECONDS, EMAIL_FAIL_SECONDS = 300, 3600
 LATENESS_WARN_SECONDS, LATENESS_FAIL_SECONDS = 5, 60
 
 
+# Readiness checks that only degrade /api/ready/ (a load balancer keeps the replica) but are red here: a
+# stopped dispatcher means no trigger fires, whatever the web answers.
+_RED_ON_THE_DASHBOARD = frozenset({"dispatcher"})
+# The admin list behind a check: the active triggers, by next run, for the dispatcher.
+_CHECK_LINKS = {"dispatcher": ("triggers_trigger", "status__exact=active&o=5")}
+
+
 @dataclass(frozen=True)
 class Verdict:
     name: str
@@ -29,7 +36,12 @@ class Verdict:
 
 def service_health(figures: Figures) -> list[Verdict]:
     verdicts = [
-        Verdict(name, OK if check.ok else (WARN if name in DEGRADABLE_CHECKS else FAIL), check.detail)
+        Verdict(
+            name,
+            OK if check.ok else (WARN if name in DEGRADABLE_CHECKS - _RED_ON_THE_DASHBOARD else FAIL),
+            check.detail,
+            _admin_list(*_CHECK_LINKS[name]) if name in _CHECK_LINKS else "",
+        )
         for name, check in figures.checks.items()
     ]
     verdicts += [

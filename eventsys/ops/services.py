@@ -21,7 +21,10 @@ def heartbeat_record(*, component: str, now: datetime | None = None) -> None:
 
 # Checks whose failure degrades the service without making it unready: /api/ready/ stays 200 and lists
 # them under `degraded`, so a load balancer keeps a replica that still serves from the database alone.
-DEGRADABLE_CHECKS = frozenset({"cache"})
+# A stopped dispatcher is one: the web replica is not at fault and serves the API all the same (pulling
+# every replica would turn a background outage into a full one); beat or worker failing, when that is
+# the cause, already makes the answer a 503.
+DEGRADABLE_CHECKS = frozenset({"cache", "dispatcher"})
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,18 @@ def check_heartbeat(*, component: str, now: datetime) -> Check:
     return Check(True, f"last seen {max(age, 0):.0f}s ago")
 
 
+def check_dispatcher(*, now: datetime) -> Check:
+    """Whether triggers fire: fails when a slot has been due over WATCHDOG_GRACE_SECONDS and no firing was
+    logged meanwhile (triggers/services/watchdog.py). Read from the database alone: works without beat."""
+    from triggers.services.watchdog import dispatcher_status
+
+    try:
+        stopped, detail = dispatcher_status(now=now)
+    except Exception as exc:
+        return Check(False, f"unknown: {exc.__class__.__name__}")
+    return Check(not stopped, detail)
+
+
 def readiness_report(*, now: datetime | None = None) -> dict[str, Check]:
     now = now or timezone.now()
     database = check_database()
@@ -97,4 +112,5 @@ def readiness_report(*, now: datetime | None = None) -> dict[str, Check]:
         report[component] = (
             check_heartbeat(component=component, now=now) if database.ok else Check(False, "database unreachable")
         )
+    report["dispatcher"] = check_dispatcher(now=now) if database.ok else Check(False, "database unreachable")
     return report

@@ -52,15 +52,18 @@ class ReadySerializer(serializers.Serializer):
     )
     degraded = serializers.ListField(
         child=StrictCharField(),
-        help_text="Failing checks the service works without (the cache: throttles fail open); still 200.",
+        help_text="Failing checks the service works without, still 200: the cache (throttles fail open) and the "
+        "dispatcher (slots due over WATCHDOG_GRACE_SECONDS and nothing fired: triggers are not firing, the API "
+        "still answers).",
     )
 
 
 class ReadyView(_ProbeView):
-    """Readiness: database, broker, recent beat and worker heartbeats, and the cache.
+    """Readiness: database, broker, recent beat and worker heartbeats, the cache and the dispatcher.
 
-    503 when a check in `failing` fails; a failing cache only degrades the service (200, `status`
-    "degraded", named in `degraded`), so a load balancer keeps serving from the database alone.
+    503 when a check in `failing` fails; a failing cache or a stopped dispatcher only degrades the
+    service (200, `status` "degraded", named in `degraded`), so a load balancer keeps serving from the
+    database alone.
     """
 
     @extend_schema(responses={200: ReadySerializer, 503: ReadySerializer})

@@ -117,6 +117,10 @@ def _representative_rows(admin_user) -> None:
         last_run_at=now,
         run_count=56789,
         consecutive_failures=3,
+        notify_email="billing-oncall@example.com",
+        failing_after=3,
+        alert_state=Trigger.AlertState.FAILING,
+        alert_changed_at=now,
     )
     failed = ExecutionLog.DeliveryStatus.FAILED
     for trigger, status in ((scheduled, ExecutionLog.DeliveryStatus.NONE), (webhook, failed)):
@@ -132,6 +136,18 @@ def _representative_rows(admin_user) -> None:
             error="HTTP 503 from billing.internal.example.com",
             created_at=now,
         )
+    ExecutionLog.objects.create(  # a delivered one: its lateness column has two lines
+        trigger=webhook,
+        owner=admin_user,
+        source=ExecutionLog.Source.SCHEDULE,
+        scheduled_for=now - timedelta(minutes=15, seconds=2),
+        status=ExecutionLog.DeliveryStatus.DELIVERED,
+        attempts=1,
+        response_status=200,
+        latency_ms=10_000,
+        created_at=now - timedelta(minutes=15),
+        completed_at=now - timedelta(minutes=14, seconds=1),
+    )
 
     PriceAlert.objects.create(
         owner=admin_user,

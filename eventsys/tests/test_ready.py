@@ -25,7 +25,7 @@ def test_ready_is_200_when_database_broker_beat_and_worker_are_well(api_client, 
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["status"] == "ok" and body["failing"] == [] and body["degraded"] == []
-    assert set(body["checks"]) == {"database", "broker", "cache", "beat", "worker"}
+    assert set(body["checks"]) == {"database", "broker", "cache", "beat", "worker", "dispatcher"}
     assert response["Cache-Control"] == "no-store"
 
 

@@ -52,6 +52,7 @@ from eventsys.http import Outcome, post_json
 from eventsys.ops.workers import this_worker, workers_dead
 from triggers.models import DeliveryAttempt, DeliveryQueueMark, ExecutionLog, Trigger
 from triggers.services.enqueue import delivery_queue_name, enqueue_deliveries_on_commit
+from triggers.services.notify import failing_reached, recovery_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -219,8 +220,18 @@ def _record_all(finished: list[tuple[ExecutionLog, "_Sent"]]) -> None:
                 for pk, row in settled.items()
             ],
         )
-    for log, _ in finished:
-        _count_outcome(log=log, fields=settled[log.pk])
+    for log, sent in finished:
+        _count_outcome(log=log, fields=settled[log.pk], now=sent.finished_at)
+    # A failing trigger (as loaded with its log) whose delivery succeeded has recovered: one conditional
+    # UPDATE for the batch, none when no trigger in it was failing (notify.py).
+    recovered = {
+        log.trigger_id
+        for log, _ in finished
+        if log.trigger.alert_state == Trigger.AlertState.FAILING
+        and settled[log.pk].get("status") == ExecutionLog.DeliveryStatus.DELIVERED
+    }
+    if recovered:
+        recovery_evaluate(recovered, now=max(sent.finished_at for _, sent in finished))
 
 
 def _on_a_live_connection(step, *, tries: int = 3, pause: float = 0.5):
@@ -285,17 +296,18 @@ def _settled_fields(log: ExecutionLog, outcome: Outcome, *, finished_at: datetim
     return fields
 
 
-def _count_outcome(*, log: ExecutionLog, fields: dict) -> None:
+def _count_outcome(*, log: ExecutionLog, fields: dict, now: datetime) -> None:
     """A delivered log clears its trigger's failure count; a failed one adds to it."""
     if fields.get("status") == ExecutionLog.DeliveryStatus.DELIVERED:
         if log.trigger.consecutive_failures:  # loaded with the log: most deliveries skip this write
             Trigger.objects.filter(pk=log.trigger_id, consecutive_failures__gt=0).update(consecutive_failures=0)
     elif fields.get("status") == ExecutionLog.DeliveryStatus.FAILED:
-        _count_failure(trigger_id=log.trigger_id, error=fields["_failure"])
+        _count_failure(trigger_id=log.trigger_id, error=fields["_failure"], now=now)
 
 
-def _count_failure(*, trigger_id: int, error: str) -> None:
-    """One more delivery given up; at TRIGGER_DISABLE_AFTER_FAILURES in a row the trigger is disabled."""
+def _count_failure(*, trigger_id: int, error: str, now: datetime) -> None:
+    """One more delivery given up; at TRIGGER_DISABLE_AFTER_FAILURES in a row the trigger is disabled, and
+    at its own failing_after it turns failing (its owner is told once: notify.py)."""
     trigger = Trigger.objects.select_for_update().get(pk=trigger_id)
     trigger.consecutive_failures += 1
     update = ["consecutive_failures", "updated_at"]
@@ -305,6 +317,8 @@ def _count_failure(*, trigger_id: int, error: str) -> None:
         trigger.next_run_at = None
         trigger.disabled_reason = f"{limit} deliveries in a row failed; the last: {error}"[:500]
         update += ["status", "next_run_at", "disabled_reason"]
+    if failing_reached(trigger, error=error, now=now):  # the row is locked: decided once
+        update += ["alert_state", "alert_changed_at", "alert_notice"]
     trigger.save(update_fields=update)
 
 
@@ -328,7 +342,7 @@ def deliveries_requeue(*, now: datetime | None = None, limit: int = 1000) -> int
         ExecutionLog.objects.filter(pk=log_id).update(
             status=ExecutionLog.DeliveryStatus.FAILED, completed_at=now, lease_until=None, lease_holder="", error=error
         )
-        _count_failure(trigger_id=trigger_id, error=error)
+        _count_failure(trigger_id=trigger_id, error=error, now=now)
     rows = list(pending.filter(lost).values_list("pk", "delivery_id")[:limit])
     if not rows:
         return 0

@@ -16,6 +16,7 @@ from triggers.models import ExecutionLog, Trigger
 from triggers.schedules import InvalidSchedule, Schedule
 from triggers.services.delivery import enqueue_lease_until
 from triggers.services.enqueue import enqueue_deliveries_on_commit
+from triggers.services.notify import lateness_evaluate
 from triggers.services.triggers import new_execution_log, trigger_schedule
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class _Due:
     misfire_policy: str
     next_run_at: datetime
     run_count: int
+    # For lateness notices (notify.py): read with the claim, so a batch without thresholds costs nothing.
+    late_after_seconds: int | None
+    alert_state: str
 
     @property
     def interval_delta(self) -> timedelta | None:
@@ -175,6 +179,7 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int, l
     schedules: dict[tuple, Schedule | InvalidSchedule] = {}
     decisions: dict[tuple, tuple[datetime, int, bool, datetime | None]] = {}
     firings: list[_Firing] = []
+    watched: list[tuple[int, str, int, datetime]] = []  # triggers with a lateness threshold
     for trigger in due:
         key = trigger.schedule_key
         if key not in schedules:
@@ -198,8 +203,14 @@ def _dispatch_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int, l
         if trigger.max_runs is not None and trigger.run_count + fire >= trigger.max_runs:
             next_run = None
         firings.append(_Firing(trigger.id, trigger.kind, slot, missed, fire, next_run))
+        if trigger.late_after_seconds is not None:
+            watched.append((trigger.id, trigger.alert_state, trigger.late_after_seconds, slot))
     pending = _insert_logs(firings, now=now)
     _save_advanced(firings, now=now)
+    if watched:
+        # The rows are locked by this batch: the states read with the claim are current. One UPDATE, and
+        # only when a state changes; notices are published once the batch commits.
+        lateness_evaluate(watched, now=now)
     fired = sum(firing.fired for firing in firings)
     return len(due), fired, len(firings) - fired, pending
 

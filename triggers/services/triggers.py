@@ -32,7 +32,10 @@ SCHEDULE_FIELDS = {
 _TICK = timedelta(microseconds=1)
 # The name of a trigger created without one (the original service's triggers had no names).
 UNTITLED = "Untitled trigger"
-EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "kind", "api_endpoint", "api_payload", "misfire_policy"}
+NOTIFY_FIELDS = {"notify_email", "notify_url", "late_after_seconds", "failing_after"}
+EDITABLE_FIELDS = SCHEDULE_FIELDS | NOTIFY_FIELDS | {"name", "kind", "api_endpoint", "api_payload", "misfire_policy"}
+# The longest lateness threshold: a week (a slot later than that is better caught by the watchdog).
+LATE_AFTER_MAX_SECONDS = 7 * 24 * 3600
 
 
 class TriggerCompleted(Conflict):
@@ -80,6 +83,7 @@ def _validate(
     *,
     now: datetime,
     check_destination: bool,
+    check_notify_url: bool = True,
     check_schedule: bool = True,
     keep_overdue: datetime | None = None,
 ) -> None:
@@ -98,6 +102,12 @@ def _validate(
                 trigger.destination_warning = validate_destination_url(trigger.api_endpoint)
             except ForbiddenDestination as exc:
                 errors["api_endpoint"] = [str(exc)]
+    if trigger.notify_url and check_notify_url:
+        try:
+            trigger.notify_url_warning = validate_destination_url(trigger.notify_url)
+        except ForbiddenDestination as exc:
+            errors["notify_url"] = [str(exc)]
+    _validate_thresholds(trigger, errors)
     if trigger.api_payload is not None:
         size = len(json.dumps(trigger.api_payload, separators=(",", ":")).encode())
         if size > settings.TRIGGER_MAX_PAYLOAD_BYTES:
@@ -128,6 +138,31 @@ def _validate(
     trigger.full_clean(exclude=["owner", "signing_secret"])
 
 
+def _validate_thresholds(trigger: Trigger, errors: dict[str, list[str]]) -> None:
+    """A threshold needs a recipient; failing_after is reachable only below the disabling count."""
+    if trigger.notifies and not (trigger.notify_email or trigger.notify_url):
+        for name in ("late_after_seconds", "failing_after"):
+            if getattr(trigger, name) is not None:
+                errors.setdefault(name, []).append("Set notify_email or notify_url to be told.")
+    if trigger.late_after_seconds is not None and not 1 <= trigger.late_after_seconds <= LATE_AFTER_MAX_SECONDS:
+        errors.setdefault("late_after_seconds", []).append(f"Between 1 and {LATE_AFTER_MAX_SECONDS} seconds.")
+    limit = settings.TRIGGER_DISABLE_AFTER_FAILURES
+    if trigger.failing_after is not None and not 1 <= trigger.failing_after <= limit:
+        errors.setdefault("failing_after", []).append(
+            f"Between 1 and {limit}: after {limit} failed deliveries in a row the trigger is disabled "
+            "(TRIGGER_DISABLE_AFTER_FAILURES)."
+        )
+
+
+def _alert_state_follow_thresholds(trigger: Trigger, now: datetime) -> None:
+    """A threshold switched off ends the state it caused, silently (nobody asked to be told any more)."""
+    cleared = (trigger.alert_state == Trigger.AlertState.LATE and trigger.late_after_seconds is None) or (
+        trigger.alert_state == Trigger.AlertState.FAILING and trigger.failing_after is None
+    )
+    if cleared:
+        trigger.alert_state, trigger.alert_changed_at, trigger.alert_notice = Trigger.AlertState.OK, now, None
+
+
 def _schedule_field(trigger: Trigger) -> str:
     return {"one_off": "schedule_time", "interval": "interval", "cron": "cron"}[trigger.schedule_type]
 
@@ -150,19 +185,22 @@ def trigger_update(*, trigger: Trigger, now: datetime | None = None, **changes) 
     """Change a trigger. A new schedule recomputes the next run and revives a completed trigger."""
     reject_unknown_fields(changes, EDITABLE_FIELDS, "trigger_update")
     trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
-    before = (trigger.kind, trigger.api_endpoint, trigger.next_run_at)
+    before = (trigger.kind, trigger.api_endpoint, trigger.next_run_at, trigger.notify_url)
     for name, value in changes.items():
         setattr(trigger, name, value)
     schedule_changed = bool(SCHEDULE_FIELDS & set(changes))
     if schedule_changed and trigger.status == Trigger.Status.COMPLETED:
         trigger.status = Trigger.Status.ACTIVE
+    now = now or clock.database_now()
     _validate(
         trigger,
-        now=now or clock.database_now(),
+        now=now,
         check_destination=(trigger.kind, trigger.api_endpoint) != before[:2],
+        check_notify_url=trigger.notify_url != before[3],
         check_schedule=schedule_changed,
         keep_overdue=before[2],
     )
+    _alert_state_follow_thresholds(trigger, now)
     trigger.save()
     return trigger
 
@@ -200,7 +238,7 @@ def trigger_resume(*, trigger: Trigger, now: datetime | None = None) -> Trigger:
     if ended:
         trigger.next_run_at = None
     else:
-        _validate(trigger, now=now, check_destination=False)
+        _validate(trigger, now=now, check_destination=False, check_notify_url=False)
     trigger.save()
     return trigger
 
