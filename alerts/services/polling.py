@@ -97,15 +97,20 @@ def price_poll(*, now: datetime | None = None) -> PollResult:
     currencies = sorted({currency for _, currency in pairs})
     wanted = set(pairs)
     step = settings.COINGECKO_IDS_PER_CALL
+    # The quotes of every call are applied together (one statement per direction for the whole poll);
+    # those already in when a later call fails are applied all the same.
+    received: list[coingecko.Quote] = []
     for start in range(0, len(coins), step):
         chunk = coins[start : start + step]
         result.calls += 1
         quotes = _call_provider(state, coingecko.fetch_prices, chunk, currencies, now=now)
         if quotes is None:
+            _apply_quotes(received, now=now, result=result)
             return result
         quotes = [q for q in quotes if (q.coin, q.currency) in wanted]
         result.quotes += len(quotes)
-        _apply_quotes(quotes, now=now, result=result)
+        received += quotes
+    _apply_quotes(received, now=now, result=result)
     ProviderState.objects.filter(name=PROVIDER).update(
         backoff_until=None, consecutive_failures=0, last_error="", last_success_at=now
     )
@@ -197,6 +202,8 @@ def _failed(
 
 
 def _apply_quotes(quotes: list[coingecko.Quote], *, now: datetime, result: PollResult) -> None:
+    if not quotes:
+        return
     max_age = timedelta(seconds=settings.PRICE_MAX_AGE_SECONDS)
     previous = _latest_prices({(q.coin, q.currency) for q in quotes})
     PriceTick.objects.bulk_create(
@@ -218,9 +225,27 @@ def _apply_quotes(quotes: list[coingecko.Quote], *, now: datetime, result: PollR
     result.triggered += alerts_trigger_crossed_many(fresh, now=now)
 
 
+# The latest tick of each pair: one probe of alerts_tick_latest per pair. A GROUP BY over the ticks
+# reads a week of them (a million rows at 500 coins polled every 5 minutes: 200 ms a poll).
+_LATEST_PRICES_SQL = """
+SELECT p.coin, p.currency, latest.price
+FROM unnest(%s::varchar[], %s::varchar[]) AS p(coin, currency)
+CROSS JOIN LATERAL (
+    SELECT price FROM alerts_pricetick
+    WHERE coin = p.coin AND currency = p.currency
+    ORDER BY id DESC LIMIT 1
+) AS latest
+"""
+
+
 def _latest_prices(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
     if not pairs:
         return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            coins, currencies = zip(*pairs, strict=True)
+            cursor.execute(_LATEST_PRICES_SQL, [list(coins), list(currencies)])
+            return {(coin, currency): price for coin, currency, price in cursor.fetchall()}
     latest = PriceTick.objects.filter(
         id__in=PriceTick.objects.filter(coin__in={c for c, _ in pairs})
         .values("coin", "currency")

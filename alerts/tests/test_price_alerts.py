@@ -252,6 +252,19 @@ def test_deleted_and_expired_alerts_are_never_polled(
 
 
 @pytest.mark.django_db
+def test_price_before_is_the_latest_earlier_tick_of_the_same_pair(
+    alice, coingecko, emails, django_capture_on_commit_callbacks
+):
+    up = alert(alice, target="60000", direction="above")
+    alert(alice, target="1", currency="eur", direction="below")  # another pair, polled alongside
+    for price in ("50000", "57000.5", "60000"):
+        coingecko.prices = {"bitcoin": {"usd": price, "eur": "9" + price}}
+        poll(django_capture_on_commit_callbacks)
+    up.refresh_from_db()
+    assert up.status == "triggered" and up.price_before == Decimal("57000.5")
+
+
+@pytest.mark.django_db
 def test_the_polled_pairs_are_those_an_unexpired_alert_waits_on(alice, bob, coingecko):
     """On PostgreSQL a skip scan of the two partial indexes finds them; elsewhere a DISTINCT."""
     alert(alice, coin="bitcoin", target="1")  # live
@@ -286,6 +299,30 @@ def test_ids_are_chunked_within_coingeckos_limit(
     coingecko.prices = {"bitcoin": {"usd": "2"}, "ethereum": {"usd": "2"}, "solana": {"usd": "2"}}
     result = poll(django_capture_on_commit_callbacks)
     assert result.calls == 2 and len(result.triggered) == 3
+
+
+@pytest.mark.django_db
+def test_quotes_in_before_a_failed_call_are_still_acted_on(
+    alice, coingecko, settings, emails, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.COINGECKO_IDS_PER_CALL = 2
+    for coin in ("bitcoin", "ethereum", "solana"):
+        alert(alice, coin=coin, target="1")
+    coingecko.prices = {"bitcoin": {"usd": "2"}, "ethereum": {"usd": "2"}}  # the second call finds no solana
+    from alerts.services import coingecko as client
+
+    real_fetch, calls = client.fetch_prices, []
+
+    def second_call_fails(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            coingecko.answer = (500, {}, b"down")
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(client, "fetch_prices", second_call_fails)
+    result = poll(django_capture_on_commit_callbacks)
+    assert result.calls == 2 and result.quotes == 2 and len(result.triggered) == 2
+    assert ProviderState.objects.get().consecutive_failures == 1
 
 
 # --- Symbols several coins share: the market-cap ranking ----------------------------------------

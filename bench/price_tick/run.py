@@ -1,6 +1,7 @@
 """A whole price poll against a million live alerts, beside its limit in the same run, on PostgreSQL.
 
-N alerts (default 1,000,000) over 500 coins; every coin trades at 100, then one poll brings 101 for
+N alerts (default 1,000,000) over 500 coins, with a week of price history (every coin polled every
+5 minutes: 1,000,000 ticks); every coin trades at 100, then one poll brings 101 for
 100 of them, which crosses 0.5 % of all alerts (5,000: a hundred per rising coin). What is timed is a
 whole poll, `price_poll()`: the live pairs read, the quotes in (CoinGecko's answer is replaced by a
 function returning the prices at once: the network is not measured), the ticks and the provider's
@@ -73,7 +74,17 @@ def setup(alerts: int, coins: int) -> None:
             """,
             {"coins": coins, "alerts": alerts},
         )
+        # A week of price history, as PRICE_TICK_RETENTION_DAYS keeps it: every pair polled every 5 minutes.
+        conn.execute(
+            """
+            INSERT INTO alerts_pricetick (coin, currency, price, source_updated_at, fetched_at)
+            SELECT 'coin-' || c, 'usd', 100, now() - p * interval '5 minutes', now() - p * interval '5 minutes'
+            FROM generate_series(%(polls)s, 1, -1) AS p, generate_series(0, %(coins)s - 1) AS c
+            """,
+            {"coins": coins, "polls": 7 * 24 * 12 - 1},
+        )
         conn.execute("ANALYZE alerts_pricealert")
+        conn.execute("ANALYZE alerts_pricetick")
 
 
 def quotes_for(polled: int):
