@@ -303,3 +303,34 @@ def test_an_operator_fires_a_trigger_from_its_page(page, live_server, admin_user
 
     assert "Fired 1 trigger(s)." in page.locator(".messagelist").inner_text()
     assert trigger.logs.filter(source="manual", created_at__gte=timezone.now() - timedelta(minutes=1)).count() == 1
+
+
+def test_an_operator_backtests_a_changed_rule_from_its_page(page, live_server, admin_user):
+    """The rule page's Backtest link opens a form; a changed threshold shows both sides' counts and examples."""
+    import importlib
+    from decimal import Decimal
+
+    from django.apps import apps
+
+    from alerts.models import AlertRule
+    from alerts.services.transactions import transaction_record
+
+    # A transactional test may have flushed the rules the migration made.
+    importlib.import_module("alerts.migrations.0002_original_rules").create_original_rules(apps, None)
+    for time, amount in enumerate(["150.00", "250.00", "90.00"], start=1):  # 1100: a withdrawal over 100
+        transaction_record(owner=admin_user, user_id=7, type="withdraw", amount=Decimal(amount), time=time)
+    rule = AlertRule.objects.get(code=1100)
+    log_in(page, live_server)
+
+    page.goto(f"{live_server.url}/admin/alerts/alertrule/{rule.pk}/change/")
+    page.get_by_role("link", name="Backtest").click()
+    page.wait_for_load_state()
+    page.fill("input[name=threshold]", "200")
+    page.get_by_role("button", name="Run the backtest").click()
+    page.wait_for_load_state()
+    screenshot(page, "alert-rule-backtest")
+
+    text = page.locator("#content-main").inner_text()
+    assert "3 transactions of 1 customer replayed" in " ".join(text.split())
+    assert "The change adds 0, removes 1 and keeps 1 alert." in " ".join(text.split())
+    assert page.locator("a[href*='/admin/alerts/transaction/']").count() >= 2  # examples link to their rows
