@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -33,6 +34,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import ApiToken, LoginLockout, User
 from eventsys.api.errors import DomainError, TooManyRequests
 from eventsys.client_address import client_address
+from eventsys.publish import publish_many
 from eventsys.service_arguments import reject_unknown_fields
 
 logger = logging.getLogger(__name__)
@@ -256,13 +258,24 @@ def refresh_tokens_revoke_all(*, user: User) -> int:
     return len(created)
 
 
-def user_password_reset_request(*, email: str, request=None) -> int:
-    """E-mail a single-use, time-limited reset token to every active user with this address.
+def user_password_reset_request(*, email: str, request=None) -> bool:
+    """Ask for a reset e-mail to every active user with this address; a worker looks them up and sends.
 
-    The caller learns nothing about whether the address has an account, so neither may its answer:
-    the return value (how many e-mails went out) is for scripts and tests. A mail server that is
-    down is logged and otherwise ignored; the user can ask again.
+    The caller learns nothing about whether the address has an account, so neither may its answer
+    nor how long it takes: the request publishes one message either way (the look-up and the SMTP
+    conversation, which take a known address tens of milliseconds longer, happen in the worker).
+    False when the broker could not take it (logged); the user can ask again.
     """
+    from accounts.tasks import send_password_reset_emails
+
+    site = request.build_absolute_uri("/") if request is not None else ""
+    return publish_many([(send_password_reset_emails, (email, site))], what="password reset request")
+
+
+def user_password_reset_emails_send(*, email: str, site: str = "") -> int:
+    """E-mail a single-use, time-limited reset token to every active user with this address; how many
+    e-mails went out. `site` ("https://host/") makes the e-mail link to the reset page. A mail server
+    that is down is logged and otherwise ignored; the user can ask again."""
     # The users Django's own reset form would mail: active, with a usable password, the same address
     # ignoring case. Addresses are unique per user today, but rows may predate that: each gets its mail.
     users = PasswordResetForm().get_users(email)
@@ -275,7 +288,7 @@ def user_password_reset_request(*, email: str, request=None) -> int:
             "user": user,
             "uid": uid,
             "token": token,
-            "reset_page_url": _reset_page_url(request, uid=uid, token=token),
+            "reset_page_url": _reset_page_url(site, uid=uid, token=token),
             "expires_at": expires_at,
         }
         subject = "".join(render_to_string("accounts/password_reset_subject.txt", context).splitlines())
@@ -289,15 +302,15 @@ def user_password_reset_request(*, email: str, request=None) -> int:
     return sent
 
 
-def _reset_page_url(request, *, uid: str, token: str) -> str:
-    """The reset page (accounts.password_urls) for this token, or "" when it is not routed or there is no request."""
-    if request is None:
+def _reset_page_url(site: str, *, uid: str, token: str) -> str:
+    """The reset page (accounts.password_urls) for this token, or "" when it is not routed or there is no site."""
+    if not site:
         return ""
     try:
         path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
     except NoReverseMatch:
         return ""
-    return request.build_absolute_uri(path)
+    return urljoin(site, path)
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
+from accounts import services
 from accounts.models import LoginLockout
 
 pytestmark = pytest.mark.django_db
@@ -184,6 +185,29 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(api_client, alice, 
         unknown = request_reset(api_client, address)
         assert (unknown.status_code, unknown.data) == (known.status_code, known.data)
     assert mail.outbox == []
+
+
+def test_a_request_does_the_same_work_whether_the_address_is_known_or_not(
+    alice, monkeypatch, django_assert_num_queries
+):
+    """No timing oracle: the request publishes one message and reads nothing; the worker looks up."""
+    published = []
+    monkeypatch.setattr("accounts.services.publish_many", lambda messages, what: published.extend(messages) or True)
+    for address in ("alice@example.com", "nobody@example.com"):
+        with django_assert_num_queries(0):
+            services.user_password_reset_request(email=address)
+    assert [(task.name, args) for task, args in published] == [
+        ("accounts.send_password_reset_emails", ("alice@example.com", "")),
+        ("accounts.send_password_reset_emails", ("nobody@example.com", "")),
+    ]
+    assert [task.run(*args) for task, args in published] == [1, 0]  # what the worker then sends
+    assert [message.to for message in mail.outbox] == [["alice@example.com"]]
+
+
+def test_a_broker_outage_still_answers_202(api_client, alice, monkeypatch):
+    monkeypatch.setattr("accounts.services.publish_many", lambda messages, what: False)  # could not publish
+    response = request_reset(api_client, "alice@example.com")
+    assert response.status_code == 202 and response.data == RESET_ACCEPTED and mail.outbox == []
 
 
 def test_a_malformed_address_is_400(api_client):
