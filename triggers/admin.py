@@ -180,6 +180,12 @@ class TriggerAdmin(ObjectButtonsMixin, admin.ModelAdmin):
         ("rotate_secret", "Rotate secret", "Replace the signing secret; the new one is shown once"),
     ]
 
+    def object_buttons_for(self, obj):
+        """A trigger that posts no webhook signs nothing: no secret to rotate."""
+        if obj.kind == Trigger.Kind.API:
+            return self.object_buttons
+        return [button for button in self.object_buttons if button[0] != "rotate_secret"]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Every field is read-only: a Save button would only claim a change that cannot happen.
         extra_context = {

@@ -26,13 +26,17 @@ class ObjectButtonsMixin:
         if obj is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         allowed = self.get_actions(request)  # only the actions this user may run
-        if action not in {name for name, _, _ in self.object_buttons} or action not in allowed:
+        if action not in {name for name, _, _ in self.object_buttons_for(obj)} or action not in allowed:
             raise PermissionDenied
         run, _, _ = allowed[action]
         response = run(self, request, self.get_queryset(request).filter(pk=obj.pk))
         change_page = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
         return response or HttpResponseRedirect(change_page)
 
+    def object_buttons_for(self, obj) -> list[tuple[str, str, str]]:
+        """The buttons that make sense for this object (all of them unless an admin says otherwise)."""
+        return self.object_buttons
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["object_buttons"] = self.object_buttons if obj is not None else []
+        context["object_buttons"] = self.object_buttons_for(obj) if obj is not None else []
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -203,6 +203,14 @@ def test_rotate_secret_shows_the_new_secret_once_and_stores_it(staff, alice):
     assert trigger.signing_secret not in staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
 
 
+def test_a_trigger_without_a_webhook_has_no_secret_to_rotate(staff, alice):
+    trigger = trigger_create(owner=alice, name="nightly", kind="scheduled", schedule_type="cron", cron="0 2 * * *")
+    page = staff.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+    assert "Fire now" in page and "Rotate secret" not in page
+    assert staff.post(f"/admin/triggers/trigger/{trigger.pk}/button/rotate_secret/").status_code == 403
+    assert "Rotate secret" in staff.get(f"/admin/triggers/trigger/{webhook(alice, 'hook').pk}/change/").content.decode()
+
+
 def test_testing_many_triggers_at_once_is_refused(staff, alice, monkeypatch):
     monkeypatch.setattr("triggers.admin.TriggerAdmin.test_run_limit", 1)
     for name in ("a", "b"):
