@@ -201,7 +201,8 @@ def notice_send(*, notice: dict, channels: list[str] | None = None) -> list[str]
 
 def _subject(notice: dict) -> str:
     what = {LATE: "is late", FAILING: "is failing", OK: "has recovered"}[notice["state"]]
-    return f"[eventsys] Trigger “{notice['name']}” {what}"[:200]
+    name = " ".join(notice["name"].split())  # a name may hold line breaks; a mail header may not
+    return f"[eventsys] Trigger “{name}” {what}"[:200]
 
 
 def _email_text(notice: dict) -> str:

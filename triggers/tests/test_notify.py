@@ -262,6 +262,26 @@ def test_the_email_notice_names_the_trigger_and_the_change(alice, clock):
 
 
 @pytest.mark.django_db
+def test_a_name_with_line_breaks_still_makes_a_valid_subject(alice, clock):
+    trigger = trigger_create(
+        owner=alice,
+        name="nightly\nexport",
+        kind="scheduled",
+        schedule_type="interval",
+        schedule_time=NOW + timedelta(minutes=1),
+        interval=1,
+        notify_email="ops@example.com",
+        late_after_seconds=60,
+    )
+    notice = {"id": "n2", "event": "trigger.late", "trigger": trigger.pk, "state": "late", "previous": "ok"}
+    notice |= {"reason": "late", "at": NOW.isoformat()}
+    Trigger.objects.filter(pk=trigger.pk).update(alert_notice=notice)
+    assert notify.run(notice) == []
+    [message] = mail.outbox
+    assert message.subject == "[eventsys] Trigger “nightly export” is late" and "nightly\nexport" in message.body
+
+
+@pytest.mark.django_db
 def test_a_notice_of_a_deleted_trigger_is_dropped(alice, clock):
     assert notice_send(notice={"id": "n", "trigger": 999_999, "state": "late"}) == []
     assert mail.outbox == []
